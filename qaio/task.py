@@ -1,0 +1,156 @@
+"""The typed task handle that `@app.task` returns, and the per-call options builder."""
+
+from __future__ import annotations
+
+import inspect
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from qaio.errors import ConfigError, EnqueueError
+from qaio.message import Message
+from qaio.options import TaskOptions, check_range
+from qaio.protocols import Enqueued
+
+if TYPE_CHECKING:
+    from qaio.app import App
+    from qaio.job import Job
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """Options of one enqueue, kept apart from the task's kwargs so any parameter name works."""
+
+    job_id: str | None = None
+    queue: str | None = None
+    priority: int | None = None
+    level: int | None = None
+    delay: float | None = None
+    eta: float | datetime | None = None
+    ttl: float | None = None
+
+    def check(self) -> None:
+        for name in ("priority", "level"):
+            value = getattr(self, name)
+            if value is not None:
+                check_range(name, value)
+        if self.delay is not None and self.delay < 0:
+            raise ConfigError(f"delay must be >= 0 seconds, got {self.delay}")
+        if self.delay is not None and self.eta is not None:
+            raise ConfigError("give delay or eta, not both")
+        if self.ttl is not None and not self.ttl > 0:
+            raise ConfigError(f"ttl must be positive seconds, got {self.ttl}")
+        if self.job_id is not None and (not isinstance(self.job_id, str) or not self.job_id):
+            raise ConfigError(f"job_id must be a non-empty string, got {self.job_id!r}")
+
+
+class Task(Generic[P, R]):
+    """A function registered with an App. Call it to run it here; enqueue it to run it on a worker."""
+
+    def __init__(self, app: App, fn: Callable[..., Any], name: str, options: TaskOptions) -> None:
+        signature = inspect.signature(fn)
+        for param in signature.parameters.values():
+            if param.kind is inspect.Parameter.POSITIONAL_ONLY:
+                raise ConfigError(f"task {name}: positional-only parameter {param.name!r}; jobs pass kwargs")
+        self.app = app
+        self.fn = fn
+        self.name = name
+        self.options = options
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self._signature = signature
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name} queue={self.options.queue}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def with_options(self, **options: Any) -> BoundCall[P, R]:
+        """Per-call options: job_id, queue, priority, level, delay, eta, ttl."""
+        try:
+            call = CallOptions(**options)
+        except TypeError as exc:
+            raise ConfigError(f"{exc}; call options are {', '.join(CallOptions.__slots__)}") from None
+        call.check()
+        return BoundCall(self, call)
+
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
+        return BoundCall(self, CallOptions()).enqueue(*args, **kwargs)
+
+    async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
+        return await BoundCall(self, CallOptions()).aenqueue(*args, **kwargs)
+
+    def enqueue_many(self, calls: Iterable[Mapping[str, Any]]) -> list[Job[R]]:
+        """Enqueue one job per kwargs mapping in one broker round trip."""
+        return self.app.portal.call(self.aenqueue_many(calls))
+
+    async def aenqueue_many(self, calls: Iterable[Mapping[str, Any]]) -> list[Job[R]]:
+        call = BoundCall(self, CallOptions())
+        return await self.app.aenqueue_messages([call.message(self.bind((), dict(kw))) for kw in calls])
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Turn a call into the job's kwargs, failing on unknown or missing parameters."""
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise EnqueueError(f"{self.name}: {exc}") from None
+        return dict(bound.arguments)
+
+
+class BoundCall(Generic[P, R]):
+    """A task with per-call options, ready to enqueue."""
+
+    __slots__ = ("call", "task")
+
+    def __init__(self, task: Task[P, R], call: CallOptions) -> None:
+        self.task = task
+        self.call = call
+
+    def message(self, kwargs: dict[str, Any]) -> Message:
+        options, call = self.task.options, self.call
+        now = time.time()
+        if call.eta is not None:
+            eta = call.eta.timestamp() if isinstance(call.eta, datetime) else float(call.eta)
+        else:
+            eta = now + call.delay if call.delay else 0.0
+        ttl = call.ttl or options.ttl
+        return Message(
+            id=call.job_id or uuid.uuid4().hex,
+            task=self.task.name,
+            kwargs=kwargs,
+            queue=call.queue or options.queue,
+            priority=options.priority if call.priority is None else call.priority,
+            level=options.level if call.level is None else call.level,
+            enqueued_at=now,
+            eta=eta,
+            expires_at=None if ttl is None else max(eta, now) + ttl,
+        )
+
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
+        message = self.message(self.task.bind(args, kwargs))
+        return self.task.app.portal.call(self.task.app.aenqueue_messages([message]))[0]
+
+    async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
+        message = self.message(self.task.bind(args, kwargs))
+        return (await self.task.app.aenqueue_messages([message]))[0]
+
+
+def to_enqueued(message: Message, body: bytes) -> Enqueued:
+    return Enqueued(
+        message.id,
+        body,
+        message.queue,
+        message.task,
+        message.priority,
+        message.level,
+        message.eta,
+        message.enqueued_at,
+    )
