@@ -1,0 +1,3 @@
+from qaio.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The `qaio` command line."""

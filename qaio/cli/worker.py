@@ -1,0 +1,59 @@
+"""`qaio worker`: run a worker until SIGINT/SIGTERM (a second signal forces)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import click
+
+from qaio.cli.common import friendly
+from qaio.loader import load_app
+from qaio.worker import Worker
+
+
+@click.command()
+@click.argument("app_ref", metavar="MODULE:ATTR")
+@click.option("-q", "--queues", help="Comma-separated queues (default: every queue the app's tasks use).")
+@click.option("-c", "--concurrency", default=16, show_default=True, help="Jobs run at once.")
+@click.option("-p", "--processes", default=0, show_default=True, help="Process pool size for cpu_bound tasks.")
+@click.option(
+    "--max-level", default=9, show_default=True, type=click.IntRange(0, 9), help="Take jobs up to this level."
+)
+@click.option("--grace", default=30.0, show_default=True, help="Seconds in-flight jobs get on shutdown.")
+@click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
+@click.option("--log-level", default="INFO", show_default=True, help="DEBUG logs every job.")
+@friendly
+def worker(
+    app_ref: str,
+    queues: str | None,
+    concurrency: int,
+    processes: int,
+    max_level: int,
+    grace: float,
+    burst: bool,
+    log_level: str,
+) -> None:
+    """Run tasks of the app MODULE:ATTR (e.g. myapp:app)."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = load_app(app_ref)
+    runner = Worker(
+        app,
+        queues=[q.strip() for q in queues.split(",") if q.strip()] if queues else None,
+        concurrency=concurrency,
+        processes=processes,
+        max_level=max_level,
+        grace=grace,
+        burst=burst,
+        app_ref=app_ref,
+    )
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, runner.stop)
+        await runner.run()
+        await app.aclose()
+
+    asyncio.run(main())
