@@ -187,7 +187,7 @@ async def test_a_job_redelivered_too_often_is_poison(app: App) -> None:
     job = await crashy.aenqueue()
     backend = await app.backend()
     for _ in range(app.max_deliveries):  # as if that many workers died holding it
-        [delivery] = await backend.claim(["default"], limit=1, lease=0.05, wait=0)
+        assert len(await backend.claim(["default"], limit=1, lease=0.05, wait=0)) == 1
         await asyncio.sleep(0.1)
         await backend.reap()
     await drain(app)
