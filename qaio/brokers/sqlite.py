@@ -4,6 +4,9 @@ One row per job holds both its place in the queue and its state, so settling a j
 A claim leases a batch in one `UPDATE ... RETURNING` under `BEGIN IMMEDIATE`; a lease is a receipt
 token and an expiry, and `reap` puts rows with expired leases back. All SQL runs on one thread that
 owns the connection, so the event loop never blocks on the database's busy timeout.
+
+SQLite cannot notify other processes, so idle claims and result waits poll, backing off from 1 ms to
+50 ms; within one process, writes wake the waiters at once.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from qaio.brokers._waiters import Waiters, park
 from qaio.message import fresh_body
 from qaio.protocols import Action, Delivery, Enqueued, JobState, QueueStats, Settlement, WorkerInfo
 from qaio.serializers import Serializer
@@ -83,6 +87,8 @@ class SqliteBroker:
         self._db: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._idle_poll = 0.001
+        self._jobs_ready = Waiters()
+        self._states_changed = Waiters()
 
     # -- plumbing --
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -121,6 +127,13 @@ class SqliteBroker:
             self._db.close()
             self._db = None
 
+    @staticmethod
+    async def _park(waiters: Waiters, timeout: float) -> None:
+        """Sleep until `timeout`, or until this process writes what the caller waits for."""
+        future = waiters.add()
+        await park(future, timeout)
+        waiters.discard(future)
+
     @property
     def db(self) -> sqlite3.Connection:
         assert self._db is not None, "connect() first"
@@ -128,7 +141,9 @@ class SqliteBroker:
 
     # -- queue --
     async def enqueue(self, jobs: Sequence[Enqueued]) -> list[bool]:
-        return await self._run(self._enqueue, jobs)
+        created = await self._run(self._enqueue, jobs)
+        self._jobs_ready.wake_all()
+        return created
 
     def _enqueue(self, jobs: Sequence[Enqueued]) -> list[bool]:
         db = self.db
@@ -168,7 +183,7 @@ class SqliteBroker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
-            await asyncio.sleep(min(self._idle_poll, remaining))
+            await self._park(self._jobs_ready, min(self._idle_poll, remaining))
             self._idle_poll = min(self._idle_poll * 2, 0.05)
 
     def _claim(self, queues: tuple[str, ...], limit: int, lease: float, max_level: int) -> list[Delivery]:
@@ -188,6 +203,8 @@ class SqliteBroker:
 
     async def settle(self, settlements: Sequence[Settlement]) -> None:
         await self._run(self._settle, settlements)
+        self._states_changed.wake_all()
+        self._jobs_ready.wake_all()  # retried and released jobs are ready again
 
     def _settle(self, settlements: Sequence[Settlement]) -> None:
         now = time.time()
@@ -270,7 +287,9 @@ class SqliteBroker:
         return returned
 
     async def cancel(self, job_id: str) -> bool:
-        return await self._run(self._cancel, job_id)
+        cancelled = await self._run(self._cancel, job_id)
+        self._states_changed.wake_all()
+        return cancelled
 
     def _cancel(self, job_id: str) -> bool:
         now = time.time()
@@ -319,11 +338,12 @@ class SqliteBroker:
             remaining = deadline - time.monotonic()
             if state is None or state.status in FINISHED or remaining <= 0:
                 return state
-            await asyncio.sleep(min(pause, remaining))
+            await self._park(self._states_changed, min(pause, remaining))
             pause = min(pause * 1.5, 0.05)
 
     async def set_progress(self, job_id: str, progress: float, message: str | None) -> None:
         await self._run(self._set_progress, job_id, progress, message)
+        self._states_changed.wake_all()
 
     def _set_progress(self, job_id: str, progress: float, message: str | None) -> None:
         with _write(self.db) as db:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qaio.errors import ConfigError
-from qaio.limits.decision import Decision
+from qaio.limits.decision import Decision, Quota
 from qaio.limits.rates import milli_rate
 
 #: One request, in nginx's units.
@@ -48,11 +48,21 @@ class LimitReq:
     @classmethod
     def of(cls, rate: str | float, *, burst: int = 0, delay: int = 0, nodelay: bool = False) -> LimitReq:
         """Build from nginx's configuration words: `rate=10r/s`, `burst=20`, `delay=8` or `nodelay`."""
+        return cls.in_zone(milli_rate(rate), burst=burst, delay=delay, nodelay=nodelay)
+
+    @classmethod
+    def in_zone(cls, rate: int, *, burst: int = 0, delay: int = 0, nodelay: bool = False) -> LimitReq:
+        """Build for a zone whose rate is already in milli-requests per second."""
         if nodelay and delay:
             raise ConfigError("give either delay= or nodelay, not both (nginx would keep the last one)")
         if burst < 0 or delay < 0:
             raise ConfigError(f"burst and delay must be >= 0, got burst={burst} delay={delay}")
-        return cls(milli_rate(rate), burst * MILLI, NODELAY if nodelay else delay * MILLI)
+        return cls(rate, burst * MILLI, NODELAY if nodelay else delay * MILLI)
+
+    @property
+    def quota(self) -> Quota:
+        """This limit as a header quota: burst + 1 requests pass at once (a new key's first is free)."""
+        return Quota(limit=self.burst // MILLI + 1, burst=self.burst / MILLI, rate=self.rate / MILLI)
 
     @property
     def max_cost(self) -> int:

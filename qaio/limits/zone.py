@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from qaio.errors import ConfigError
 from qaio.limits.nginx import LimitReq, Node, Step, charge, check_cost, delay_ms, retry_after_ms
 
+#: Keys kept per zone when a zone does not say.
+DEFAULT_SIZE = 10_000
 #: nginx keeps an idle, drained node at least this long before its opportunistic expiry drops it.
 EXPIRE_IDLE_MS = 60_000
 
@@ -34,6 +36,10 @@ class Zone:
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self._nodes
+
+    def keys(self) -> list[Hashable]:
+        """The keys held, least recently used first (the next to be evicted)."""
+        return list(self._nodes)
 
     def lookup(self, key: Hashable) -> Node | None:
         """The key's node, bumped to most recently used (nginx bumps even when it then rejects)."""
