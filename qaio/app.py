@@ -12,7 +12,7 @@ from qaio.brokers import open_backend
 from qaio.errors import ConfigError, EnqueueError
 from qaio.job import Job
 from qaio.message import Message, encode
-from qaio.options import TaskOptions
+from qaio.options import Backoff, TaskOptions
 from qaio.protocols import Backend
 from qaio.serializers import Serializer, get_serializer
 from qaio.task import Task, to_enqueued
@@ -73,7 +73,21 @@ class App:
     def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
 
     @overload
-    def task(self, *, name: str | None = None, **options: Any) -> _TaskDecorator: ...
+    def task(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        level: int | None = None,
+        retries: int | None = None,
+        backoff: float | Backoff | None = None,
+        timeout: float | None = None,
+        ttl: float | None = None,
+        cpu_bound: bool | None = None,
+    ) -> _TaskDecorator: ...
 
     def task(self, fn: Callable[..., Any] | None = None, /, *, name: str | None = None, **options: Any) -> Any:
         """Register a sync or async function as a task; options as in `TaskOptions`."""

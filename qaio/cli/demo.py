@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from qaio.app import App
+from qaio.protocols import JobState
 from qaio.status import JobStatus
 
 
@@ -100,12 +102,9 @@ def demo(count: int, workers: int) -> None:
         raise click.ClickException("the demo did not end as expected; see the summary above")
 
 
-def _states(app: object) -> list:  # type: ignore[type-arg]
-    from qaio.app import App
-
-    assert isinstance(app, App)
+def _states(app: App) -> list[JobState]:
     return [state for _, state in app.portal.call(_list(app))]
 
 
-async def _list(app: object) -> list:  # type: ignore[type-arg]
-    return await (await app.backend()).list_jobs(queue=None, status=None, limit=1_000_000)  # type: ignore[attr-defined]
+async def _list(app: App) -> list[tuple[str, JobState]]:
+    return await (await app.backend()).list_jobs(queue=None, status=None, limit=1_000_000)

@@ -14,8 +14,9 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from qaio.app import App
 from qaio.context import JobContext, _current, progress_reporter
@@ -117,9 +118,7 @@ class Worker:
     async def run(self) -> WorkerStats:
         backend = await self.app.backend()
         loop = asyncio.get_running_loop()
-        self._report = lambda job_id: progress_reporter(
-            loop, lambda p, m: loop.create_task(backend.set_progress(job_id, p, m))
-        )
+        self._backend = backend
         await backend.register_worker(self._info(), ttl=30)
         settler = loop.create_task(self._settler(backend))
         heartbeat = loop.create_task(self._heartbeat(backend))
@@ -209,7 +208,7 @@ class Worker:
                 Action.ACK,
                 outcomes.state_of(message, JobStatus.EXPIRED, worker, error="expired before it could start"),
             )
-        context = JobContext(message.id, message.task, message.attempt, message.queue, self._report(message.id))
+        context = JobContext(message.id, message.task, message.attempt, message.queue, self._reporter(message.id))
         token = _current.set(context)
         timeout = task.options.timeout
         try:
@@ -233,6 +232,11 @@ class Worker:
         finally:
             _current.reset(token)
         return self._success(delivery, message, result)
+
+    def _reporter(self, job_id: str) -> Callable[[float, str | None], None]:
+        """`report_progress` for one job: writes the progress from the worker's loop, whoever calls."""
+        loop, backend = asyncio.get_running_loop(), self._backend
+        return progress_reporter(loop, lambda p, m: loop.create_task(backend.set_progress(job_id, p, m)))
 
     def _success(self, delivery: Delivery, message: Message, result: object) -> Settlement:
         state = outcomes.state_of(message, JobStatus.SUCCEEDED, self.id)
@@ -283,7 +287,7 @@ class Worker:
 
     async def _wait_or_force(self, running: list[asyncio.Task[None]], forced: asyncio.Task[bool]) -> None:
         deadline = time.monotonic() + self.grace
-        pending = set(running)
+        pending: set[asyncio.Future[Any]] = set(running)
         while pending and not forced.done():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
