@@ -74,8 +74,9 @@ def jobs() -> None:
 @click.option("--queue")
 @click.option("--status", type=click.Choice([s.value for s in JobStatus]))
 @click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @friendly
-def list_jobs(app_ref: str | None, url: str, queue: str | None, status: str | None, limit: int) -> None:
+def list_jobs(app_ref: str | None, url: str, queue: str | None, status: str | None, limit: int, as_json: bool) -> None:
     """The newest jobs, optionally of one queue or status."""
     app = resolve_app(app_ref, url)
 
@@ -84,7 +85,13 @@ def list_jobs(app_ref: str | None, url: str, queue: str | None, status: str | No
             queue=queue, status=None if status is None else JobStatus(status), limit=limit
         )
         await app.aclose()
-        table = Table("id", "task", "queue", "status", "attempt", "error")
+        if as_json:
+            for job_id, state in rows:
+                click.echo(orjson.dumps({"id": job_id, **state.to_dict()}, default=repr).decode())
+            return
+        table = Table("task", "queue", "status", "attempt", "error")
+        table.add_column("id", no_wrap=True)
+        table.columns.insert(0, table.columns.pop())
         for job_id, state in rows:
             table.add_row(
                 job_id, state.task, state.queue, state.status.value, str(state.attempt), (state.error or "")[:60]
