@@ -2,12 +2,10 @@
 
 `nginx.py` is the specification (pure integer arithmetic, time injected); `RequestLimiter` replays
 requests through it, `LocalLimiter` and `RedisLimiter` apply it live, `@limit` fronts coroutines with
-it. `TokenBucket` is the plain alternative. Importing this package never imports redis.
+it. `TokenBucket` is the plain alternative. Nothing here imports redis: callers pass their client.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
 
 from qaio.limits.decision import Decision, Limiter, Quota
 from qaio.limits.decorators import limit
@@ -17,10 +15,8 @@ from qaio.limits.headers import rate_limit_headers
 from qaio.limits.local import LocalLimiter
 from qaio.limits.nginx import LimitReq
 from qaio.limits.rates import milli_rate, parse_rate
+from qaio.limits.redis import RedisLimiter  # imports no redis: the caller brings the client
 from qaio.limits.token_bucket import TokenBucket
-
-if TYPE_CHECKING:
-    from qaio.limits.redis import RedisLimiter
 
 __all__ = [
     "Decision",
@@ -38,12 +34,3 @@ __all__ = [
     "parse_rate",
     "rate_limit_headers",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    """`RedisLimiter` is imported on first use, keeping the package import light."""
-    if name == "RedisLimiter":
-        from qaio.limits.redis import RedisLimiter
-
-        return RedisLimiter
-    raise AttributeError(f"module 'qaio.limits' has no attribute {name!r}")

@@ -22,7 +22,8 @@ from qaio.limits.nginx import LimitReq, to_ms
 from qaio.limits.rates import milli_rate
 from qaio.limits.zone import DEFAULT_SIZE, Binding, Zone, handle
 
-Request = tuple[float, Hashable, str]  #: (time in seconds, key, path)
+#: (time in seconds, key or {zone: key}, path)
+Request = tuple[float, Hashable | Mapping[str, Hashable], str]
 
 _ZONE_FIELDS = {"rate", "size"}
 _LIMIT_FIELDS = {"zone", "burst", "delay", "nodelay"}
@@ -80,7 +81,7 @@ def _limits(path: str, spec: Any, zones: Mapping[str, Zone]) -> list[tuple[str, 
         if unknown:
             raise ConfigError(f"resource {path!r}: unknown limit_req fields {sorted(unknown)}")
         zone = one.get("zone")
-        if zone not in zones:
+        if not isinstance(zone, str) or zone not in zones:
             raise ConfigError(f"resource {path!r}: unknown zone {zone!r}; zones are {sorted(zones)}")
         if any(zone == seen for seen, _ in limits):
             raise ConfigError(f"resource {path!r}: zone {zone!r} twice (nginx: 'is duplicate')")

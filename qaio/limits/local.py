@@ -7,15 +7,17 @@ import time
 from collections.abc import Callable
 
 from qaio.limits.decision import Decision, Quota
-from qaio.limits.nginx import LimitReq, to_ms
-from qaio.limits.zone import DEFAULT_SIZE, Binding, Zone, handle
+from qaio.limits.nginx import LimitReq, check_cost, step, to_ms
+from qaio.limits.zone import DEFAULT_SIZE, Zone
 
 
 class LocalLimiter:
     """One nginx zone and one `limit_req` on it, kept in this process's memory.
 
     Use it where one process sees all the traffic (a single worker, tests); use `RedisLimiter` to share a
-    budget between processes. The decisions are `nginx.step`'s, on the process's monotonic clock.
+    budget between processes. The decisions are `nginx.step`'s, on the process's monotonic clock, over a
+    zone that keeps at most `size` keys like nginx's. Every key is charged, "" included (nginx would
+    skip a limit whose key is empty; the emulator does).
     """
 
     def __init__(
@@ -40,9 +42,17 @@ class LocalLimiter:
 
     def decide(self, key: str, *, cost: int = 1, now: float | None = None) -> Decision:
         """The synchronous decision, for callers outside an event loop."""
+        check_cost(cost, self.limit)
         with self._lock:
             at = to_ms(self._clock() if now is None else now)
-            return handle([Binding(self.limit, self.zone, key)], at, cost).decision()
+            node = self.zone.lookup(key)
+            outcome = step(node, self.limit, at, cost)
+            if outcome.accepted and outcome.node is not None:
+                if node is None:
+                    self.zone.create(key, outcome.node, at)
+                else:
+                    self.zone.store(key, outcome.node)
+            return outcome.decision()
 
     async def acquire(self, key: str, *, cost: int = 1, now: float | None = None) -> Decision:
         """Charge `cost` requests to `key`; never awaits, so it is atomic within the event loop."""
