@@ -166,8 +166,9 @@ class Broker(Protocol):
         """Return jobs whose lease expired to the queue; idempotent, any worker may run it."""
         ...
 
-    async def cancel(self, job_id: str) -> bool:
-        """Cancel a queued job at once, or flag a running one (its worker stops it); False if finished."""
+    async def cancel(self, job_id: str, *, running: bool = True) -> bool:
+        """Cancel a queued job at once, or flag a running one (its worker stops it); False if finished.
+        With `running=False` only a job no worker has claimed yet is cancelled (a gateway withdrawing it)."""
         ...
 
 

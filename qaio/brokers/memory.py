@@ -214,14 +214,14 @@ class MemoryBroker:
                 del self._jobs[job_id]
                 self._state_changed.pop(job_id, None)
 
-    async def cancel(self, job_id: str) -> bool:
+    async def cancel(self, job_id: str, *, running: bool = True) -> bool:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None or job.state.status in FINISHED:
                 return False
             if job.receipt is not None:
-                job.cancel_requested = True
-                return True
+                job.cancel_requested = running
+                return running
             job.seq = -1  # drops its heap entry
             self._finish(job_id, job, JobStatus.CANCELLED, time.time())
             return True

@@ -286,12 +286,12 @@ class SqliteBroker:
             db.execute("DELETE FROM qaio_workers WHERE until <= ?", (now,))
         return returned
 
-    async def cancel(self, job_id: str) -> bool:
-        cancelled = await self._run(self._cancel, job_id)
+    async def cancel(self, job_id: str, *, running: bool = True) -> bool:
+        cancelled = await self._run(self._cancel, job_id, running)
         self._states_changed.wake_all()
         return cancelled
 
-    def _cancel(self, job_id: str) -> bool:
+    def _cancel(self, job_id: str, running: bool) -> bool:
         now = time.time()
         with _write(self.db) as db:
             if db.execute(
@@ -300,7 +300,7 @@ class SqliteBroker:
                 (now, now + self.result_ttl, job_id),
             ).rowcount:
                 return True
-            return (
+            return running and (
                 db.execute(
                     "UPDATE qaio_jobs SET cancel_requested = 1 WHERE id = ? AND state = 'leased'", (job_id,)
                 ).rowcount

@@ -224,6 +224,8 @@ async def test_cancel_a_queued_job_and_flag_a_running_one(app: App) -> None:
     assert await backend.cancel(queued.job_id) is True
     assert (await backend.get_state(queued.job_id)).status is JobStatus.CANCELLED  # type: ignore[union-attr]
     assert await claim_one(backend) is None
+    assert await backend.cancel(running.job_id, running=False) is False, "withdraw takes only unclaimed jobs"
+    assert await backend.extend([delivery], 5) == [True]
     assert await backend.cancel(running.job_id) is True
     assert await backend.extend([delivery], 5) == [False], "the worker learns of the cancel at its heartbeat"
     await backend.settle([done(delivery, JobStatus.CANCELLED)])
