@@ -87,6 +87,7 @@ class App:
         timeout: float | None = None,
         ttl: float | None = None,
         cpu_bound: bool | None = None,
+        rate_limit: str | None = None,
     ) -> _TaskDecorator: ...
 
     def task(self, fn: Callable[..., Any] | None = None, /, *, name: str | None = None, **options: Any) -> Any:

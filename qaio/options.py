@@ -36,6 +36,7 @@ class TaskOptions:
     timeout: float | None = None  #: seconds; async: cancelled, thread: abandoned, process: killed
     ttl: float | None = None  #: a job that waited longer than this is discarded as expired
     cpu_bound: bool = False  #: run in the worker's process pool instead of a thread
+    rate_limit: str | None = None  #: e.g. "10/s": how fast workers start this task (cluster-wide on Redis)
 
     def merged(self, overrides: dict[str, Any]) -> TaskOptions:
         """These options with `overrides` applied; unknown names fail with the list of known ones."""
@@ -60,6 +61,10 @@ class TaskOptions:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ConfigError(f"{name} must be positive seconds, got {value!r}")
+        if self.rate_limit is not None:
+            from qaio.limits.rates import parse_rate
+
+            parse_rate(self.rate_limit)  # raises ConfigError on a bad rate
         if not self.queue or not isinstance(self.queue, str):
             raise ConfigError(f"queue must be a non-empty string, got {self.queue!r}")
 

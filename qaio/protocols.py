@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
+from qaio.limits.decision import Limiter
 from qaio.status import JobStatus
 
 
@@ -208,6 +209,13 @@ class Inspector(Protocol):
     async def unregister_worker(self, worker_id: str) -> None: ...
 
     async def workers(self) -> list[WorkerInfo]: ...
+
+
+@runtime_checkable
+class SharedRateLimits(Protocol):
+    """Optional: a backend that can host rate limiters shared by every process using it (Redis)."""
+
+    def rate_limiter(self, name: str, rate: str) -> Limiter: ...
 
 
 class Backend(Broker, ResultStore, Inspector, Protocol):

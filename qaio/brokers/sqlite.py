@@ -216,7 +216,16 @@ class SqliteBroker:
             elif item.action is Action.RETRY:
                 assert state is not None and item.retry_body is not None
                 retried.append(
-                    (item.retry_body, item.retry_eta, state.attempt, state.error, state.traceback, d.job_id, d.receipt)
+                    (
+                        state.status.value,
+                        item.retry_body,
+                        item.retry_eta,
+                        state.attempt,
+                        state.error,
+                        state.traceback,
+                        d.job_id,
+                        d.receipt,
+                    )
                 )
             else:
                 assert state is not None
@@ -244,7 +253,7 @@ class SqliteBroker:
                 )
             if retried:
                 db.executemany(
-                    "UPDATE qaio_jobs SET state = 'ready', status = 'retrying', body = ?, eta = ?,"
+                    "UPDATE qaio_jobs SET state = 'ready', status = ?, body = ?, eta = ?,"
                     " attempt = ?, error = ?, traceback = ?, deliveries = 0, receipt = NULL"
                     " WHERE id = ? AND receipt = ?",
                     retried,

@@ -63,3 +63,11 @@ def failure(
     return Settlement(
         delivery, Action.ACK, state_of(message, JobStatus.FAILED, worker, error=error, traceback=formatted)
     )
+
+
+def postpone(delivery: Delivery, message: Message, worker: str, delay: float) -> Settlement:
+    """Back to the queue unrun, due after `delay` (a rate limit said not yet); same attempt."""
+    eta = time.time() + delay
+    state = state_of(message, JobStatus.QUEUED, worker)
+    state.finished_at = None
+    return Settlement(delivery, Action.RETRY, state, retry_body=delivery.body, retry_eta=eta, priority=message.priority)

@@ -26,6 +26,7 @@ from qaio.protocols import Action, Backend, Delivery, Settlement, WorkerInfo
 from qaio.status import JobStatus
 from qaio.worker import outcomes
 from qaio.worker.executors import ProcessExecutor, ThreadExecutor, run_async
+from qaio.worker.rates import TaskRates
 
 log = logging.getLogger("qaio.worker")
 
@@ -119,6 +120,7 @@ class Worker:
         backend = await self.app.backend()
         loop = asyncio.get_running_loop()
         self._backend = backend
+        self._rates = TaskRates(backend)
         await backend.register_worker(self._info(), ttl=30)
         settler = loop.create_task(self._settler(backend))
         heartbeat = loop.create_task(self._heartbeat(backend))
@@ -208,6 +210,12 @@ class Worker:
                 Action.ACK,
                 outcomes.state_of(message, JobStatus.EXPIRED, worker, error="expired before it could start"),
             )
+        if task.options.rate_limit is not None:
+            decision = await self._rates.admit(task)
+            if not decision.accepted:  # postponed, not failed: the attempt is not used up
+                return outcomes.postpone(delivery, message, worker, decision.retry_after or 1.0)
+            if decision.delay:
+                await asyncio.sleep(decision.delay)
         context = JobContext(message.id, message.task, message.attempt, message.queue, self._reporter(message.id))
         token = _current.set(context)
         timeout = task.options.timeout

@@ -289,3 +289,26 @@ async def test_the_sync_api_works_beside_a_worker(app: App) -> None:
     await drain(app)
     assert await asyncio.to_thread(job.result, 5) == 42
     assert await asyncio.to_thread(job.status) is JobStatus.SUCCEEDED
+
+
+async def test_rate_limit_spaces_the_starts_of_a_task(app: App) -> None:
+    starts: list[float] = []
+
+    @app.task(rate_limit="5/s")
+    async def limited(i: int) -> None:
+        starts.append(time.monotonic())
+
+    await limited.aenqueue_many([{"i": i} for i in range(6)])
+    await drain(app, concurrency=8)
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert len(starts) == 6
+    # 5 per second: nginx's leaky bucket lets one start each 200 ms (jitter allowed for, never faster).
+    assert all(gap >= 0.15 for gap in gaps), gaps
+
+
+def test_a_bad_rate_limit_fails_at_declaration() -> None:
+    app = App("memory://")
+    with pytest.raises(ConfigError, match="rate"):
+
+        @app.task(rate_limit="fast")
+        def f() -> None: ...
