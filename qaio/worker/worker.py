@@ -332,6 +332,7 @@ class Worker:
         lease = self.app.lease
         interval = min(lease / 3, 2.0)
         last_reap = last_register = 0.0
+        last_processed = 0
         while True:
             await asyncio.sleep(interval)
             try:
@@ -348,7 +349,10 @@ class Worker:
                     if returned := await backend.reap():
                         log.warning("returned %d job(s) with expired leases to their queues", returned)
                 if now - last_register >= 10:
-                    last_register = now
+                    if last_register and (done := self.stats.processed - last_processed):
+                        rate = done / (now - last_register)
+                        log.info("processed %d job(s), %.0f/s; %d in flight", done, rate, len(self._running))
+                    last_register, last_processed = now, self.stats.processed
                     await backend.register_worker(self._info(), ttl=30)
             except Exception:
                 log.exception("heartbeat failed")
