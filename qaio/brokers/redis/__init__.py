@@ -1,0 +1,401 @@
+"""`redis://`, `rediss://`: the production broker. Key schema, scripts and reasoning: docs/redis.md.
+
+Each method is one script call per batch (per queue on a Cluster): enqueue N, claim N, settle N and
+extend N each cost one EVALSHA. Jobs are leased, never removed when taken; an idle worker blocks on
+a marker key (BZPOPMIN) instead of polling; a producer waiting for a result gets it pushed over one
+pub/sub channel per broker. One broker per event loop (`loop_bound`): redis-py connections belong to
+the loop that opened them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+
+from qaio.brokers.redis.connection import RedisUrl, open_client, open_listener, parse
+from qaio.brokers.redis.inspect import InspectorMixin
+from qaio.brokers.redis.keys import LEVELS, Keys
+from qaio.brokers.redis.replies import RECHECK, Replies, decode_state, encode_extra
+from qaio.brokers.redis.scripts import Scripts
+from qaio.limits.decision import Limiter
+from qaio.limits.rates import parse_rate
+from qaio.limits.redis import RedisLimiter
+from qaio.protocols import Action, Delivery, Enqueued, JobState, Settlement
+from qaio.serializers import Serializer
+from qaio.status import FINISHED
+
+__all__ = ["RedisBroker"]
+
+#: Jobs per script call: keeps one call's time on the server in the low milliseconds.
+CHUNK = 2000
+#: Job id -> job key cache size (ids this process enqueued, so wait_state skips the index lookup).
+WHERE_CACHE = 65536
+
+_ACTIONS = {Action.ACK: "a", Action.DEAD: "d", Action.RETRY: "r", Action.RELEASE: "l"}
+
+
+class RedisBroker(InspectorMixin):
+    """Broker, result store and inspector on one Redis (or Redis Cluster with `?cluster=1`)."""
+
+    loop_bound = True
+    blocking = True
+
+    def __init__(self, url: str, *, serializer: Serializer, result_ttl: float = 3600.0) -> None:
+        self.url = url
+        self.result_ttl = result_ttl
+        self.target: RedisUrl = parse(url)
+        self.cluster = self.target.cluster
+        self.keys = Keys(self.target.prefix)
+        self._serializer = serializer
+        self._ttl_ms = max(int(result_ttl * 1000), 1)
+        # On a single server the scripts keep the id index; on a Cluster ('') the client does.
+        self._index_arg = "" if self.cluster else self.keys.index_prefix
+        self._client: Any = None
+        self._listener: Any = None
+        self._scripts: Scripts | None = None
+        self._replies: Replies | None = None
+        self._known_queues: set[str] = set()
+        self._registered: set[str] = set()
+        self._where: dict[str, str] = {}
+        self._turn = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- plumbing --
+    async def connect(self) -> None:
+        if self._client is None:
+            self._loop = asyncio.get_running_loop()
+            self._client = open_client(self.target)
+            self._scripts = Scripts(self._client)
+            self._listener = open_listener(self.target)
+            self._replies = Replies(self._listener, self.keys.reply_prefix)
+
+    async def close(self) -> None:
+        """Close the connections on the loop that owns them (an App may close us from another loop)."""
+        owner = self._loop
+        if owner is not None and owner is not asyncio.get_running_loop():
+            if owner.is_running() and not owner.is_closed():
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.close(), owner))
+            else:  # the owner loop is gone, and its sockets with it
+                self._client = self._listener = self._scripts = self._replies = self._loop = None
+            return
+        if self._replies is not None:
+            await self._replies.close()
+        for client in (self._listener, self._client):
+            if client is not None:
+                await client.aclose()
+        self._client = self._listener = self._scripts = self._replies = self._loop = None
+
+    @property
+    def client(self) -> Any:
+        assert self._client is not None, "connect() first"
+        return self._client
+
+    @property
+    def scripts(self) -> Scripts:
+        assert self._scripts is not None, "connect() first"
+        return self._scripts
+
+    def _slots(self, queues: Iterable[str]) -> list[list[str]]:
+        """Queues that one script call may span: all of them on one server, one each on a Cluster."""
+        unique = list(dict.fromkeys(queues))
+        return [[q] for q in unique] if self.cluster else [unique] if unique else []
+
+    def _group_keys(self, queues: Sequence[str]) -> list[str]:
+        keys: list[str] = []
+        for queue in queues:
+            keys.extend(self.keys.group(queue))
+        return keys
+
+    def _remember(self, job_id: str, job_key: str) -> None:
+        where = self._where
+        if len(where) >= WHERE_CACHE:
+            where.clear()
+        where[job_id] = job_key
+
+    async def _locate(self, job_id: str, *, cached: bool = True) -> str | None:
+        """The job hash's key: from this process's cache, else from the id index."""
+        if cached and (key := self._where.get(job_id)) is not None:
+            return key
+        raw = await self.client.get(self.keys.index(job_id))
+        return None if raw is None else raw.decode()
+
+    # -- queue --
+    async def enqueue(self, jobs: Sequence[Enqueued]) -> list[bool]:
+        if len(jobs) > CHUNK:
+            created: list[bool] = []
+            for start in range(0, len(jobs), CHUNK):
+                created += await self.enqueue(jobs[start : start + CHUNK])
+            return created
+        if self.cluster:
+            return await self._enqueue_cluster(jobs)
+        return await self._enqueue(jobs, self._index_arg, registry=True)
+
+    async def _enqueue(self, jobs: Sequence[Enqueued], index_arg: str, *, registry: bool) -> list[bool]:
+        groups: dict[str, int] = {}
+        keys: list[str] = []
+        args: list[Any] = [index_arg]
+        for job in jobs:
+            number = groups.get(job.queue)
+            if number is None:
+                number = groups[job.queue] = len(groups) + 1
+                keys.extend(self.keys.group(job.queue))
+            args += (
+                job.job_id,
+                number,
+                job.task,
+                job.body,
+                min(max(job.priority, 0), 9),
+                min(max(job.level, 0), LEVELS - 1),
+                int(job.eta * 1000) if job.eta > 0 else 0,
+                job.enqueued_at,
+            )
+        if registry:
+            keys.append(self.keys.queues)
+        created = await self.scripts.enqueue(keys, args)
+        for job, ok in zip(jobs, created, strict=True):
+            if ok:
+                self._remember(job.job_id, self.keys.job(job.queue, job.job_id))
+        return [bool(ok) for ok in created]
+
+    async def _enqueue_cluster(self, jobs: Sequence[Enqueued]) -> list[bool]:
+        """Reserve the ids in the index first (SET NX, it may live on another node), then write each
+        queue's jobs with one script call. An index entry whose job hash is gone (a producer died
+        between the two steps) is taken over."""
+        keys = self.keys
+        async with self.client.pipeline() as pipe:
+            for job in jobs:
+                pipe.set(keys.index(job.job_id), keys.job(job.queue, job.job_id), nx=True)
+            reserved = list(await pipe.execute())
+        for i, job in enumerate(jobs):
+            if not reserved[i]:
+                held = await self.client.get(keys.index(job.job_id))
+                if held is None or not await self.client.exists(held.decode()):
+                    await self.client.set(keys.index(job.job_id), keys.job(job.queue, job.job_id))
+                    reserved[i] = True
+        await self._register_queues(job.queue for job in jobs)
+        created = [False] * len(jobs)
+        for queue in dict.fromkeys(job.queue for job in jobs):
+            picked = [i for i, job in enumerate(jobs) if job.queue == queue and reserved[i]]
+            if picked:
+                done = await self._enqueue([jobs[i] for i in picked], "", registry=False)
+                for i, ok in zip(picked, done, strict=True):
+                    created[i] = ok
+        return created
+
+    async def _register_queues(self, queues: Iterable[str]) -> None:
+        new = [q for q in dict.fromkeys(queues) if q not in self._registered]
+        if new:
+            await self.client.sadd(self.keys.queues, *new)
+            self._registered.update(new)
+
+    async def claim(
+        self, queues: Sequence[str], *, limit: int, lease: float, max_level: int = 9, wait: float = 1.0
+    ) -> list[Delivery]:
+        """Claim; when nothing is due, block on the queues' markers until a job arrives, the next
+        delayed job is due, or `wait` runs out, then claim again."""
+        if not queues or limit <= 0:
+            return []
+        max_level = min(max(max_level, 0), LEVELS - 1)
+        if self.cluster:
+            await self._register_queues(queues)
+        self._known_queues.update(queues)
+        deadline = time.monotonic() + wait
+        while True:
+            deliveries, now_ms, next_eta = await self._claim_once(queues, limit, lease, max_level)
+            if deliveries or wait <= 0:
+                return deliveries
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            if next_eta >= 0:
+                remaining = min(remaining, max((next_eta - now_ms) / 1000, 0.001))
+            await self._block(queues, max_level, remaining)
+
+    async def _claim_once(
+        self, queues: Sequence[str], limit: int, lease: float, max_level: int
+    ) -> tuple[list[Delivery], int, int]:
+        receipt = secrets.token_hex(8)
+        lease_ms = max(int(lease * 1000), 1)
+        slots = self._slots(queues)
+        if self.cluster and len(slots) > 1:  # take turns, so no queue always goes first
+            self._turn = (self._turn + 1) % len(slots)
+            slots = slots[self._turn :] + slots[: self._turn]
+        deliveries: list[Delivery] = []
+        now_ms, next_eta = 0, -1
+        for slot in slots:
+            want = limit - len(deliveries)
+            if want <= 0:
+                break
+            out = await self.scripts.claim(
+                self._group_keys(slot), [self._index_arg, want, lease_ms, max_level, receipt]
+            )
+            now_ms = int(out[0])
+            eta = int(out[1])
+            if eta >= 0 and (next_eta < 0 or eta < next_eta):
+                next_eta = eta
+            for i in range(2, len(out), 4):
+                deliveries.append(Delivery(out[i].decode(), out[i + 1], receipt, int(out[i + 2]), slot[out[i + 3] - 1]))
+        return deliveries, now_ms, next_eta
+
+    async def _block(self, queues: Sequence[str], max_level: int, timeout: float) -> None:
+        """BZPOPMIN on the markers of the levels we take: returns when one is set or on timeout."""
+        # "0" would block forever; 2 s at most, so a lost wake-up never costs more than that.
+        seconds = f"{min(max(timeout, 0.001), 2.0):.3f}"
+        slots = self._slots(queues)
+        markers = [
+            [self.keys.group(q)[LEVELS + level] for q in slot for level in range(max_level + 1)] for slot in slots
+        ]
+        if len(markers) == 1:
+            await self.client.execute_command("BZPOPMIN", *markers[0], seconds)
+            return
+        # A Cluster with several queues: one blocking call per queue, the first to return wins.
+        loop = asyncio.get_running_loop()
+        waits = [loop.create_task(self.client.execute_command("BZPOPMIN", *keys, seconds)) for keys in markers]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+
+    async def settle(self, settlements: Sequence[Settlement]) -> None:
+        for start in range(0, len(settlements), CHUNK):
+            chunk = settlements[start : start + CHUNK]
+            for slot in self._slots(item.delivery.queue for item in chunk):
+                number = {queue: i + 1 for i, queue in enumerate(slot)}
+                args: list[Any] = [self._index_arg, self._ttl_ms]
+                for item in chunk:
+                    group = number.get(item.delivery.queue)
+                    if group is not None:
+                        args += _settle_args(item, group)
+                finished = await self.scripts.settle(self._group_keys(slot), args)
+                if self.cluster and finished:
+                    await self._expire_index([job_id.decode() for job_id in finished])
+
+    async def _expire_index(self, job_ids: Sequence[str]) -> None:
+        async with self.client.pipeline() as pipe:
+            for job_id in job_ids:
+                pipe.pexpire(self.keys.index(job_id), self._ttl_ms)
+            await pipe.execute()
+
+    async def extend(self, deliveries: Sequence[Delivery], lease: float) -> list[bool]:
+        kept: dict[int, bool] = {}
+        lease_ms = max(int(lease * 1000), 1)
+        for slot in self._slots(d.queue for d in deliveries):
+            number = {queue: i + 1 for i, queue in enumerate(slot)}
+            picked = [i for i, d in enumerate(deliveries) if d.queue in number]
+            args: list[Any] = [self._index_arg, lease_ms]
+            for i in picked:
+                d = deliveries[i]
+                args += (d.job_id, number[d.queue], d.receipt)
+            for i, ok in zip(picked, await self.scripts.extend(self._group_keys(slot), args), strict=True):
+                kept[i] = bool(ok)
+        return [kept[i] for i in range(len(deliveries))]
+
+    async def reap(self) -> int:
+        queues = await self._all_queues()
+        returned = 0
+        for slot in self._slots(queues):
+            for start in range(0, len(slot), 50):
+                part = slot[start : start + 50]
+                while True:
+                    count = await self.scripts.reap(self._group_keys(part), [self._index_arg, self._ttl_ms])
+                    returned += count
+                    if count < 1000:
+                        break
+        return returned
+
+    async def _all_queues(self) -> list[str]:
+        stored = {q.decode() for q in await self.client.smembers(self.keys.queues)}
+        return sorted(stored | self._known_queues)
+
+    async def cancel(self, job_id: str, *, running: bool = True) -> bool:
+        job_key = await self._locate(job_id, cached=False)
+        if job_key is None:
+            return False
+        queue = Keys.queue_of(job_key)
+        outcome = await self.scripts.cancel(
+            list(self.keys.group(queue)), [self._index_arg, job_id, self._ttl_ms, "1" if running else "0"]
+        )
+        if outcome == 2 and self.cluster:
+            await self._expire_index([job_id])
+        return outcome > 0
+
+    def rate_limiter(self, name: str, rate: str) -> Limiter:
+        """A task's start rate, shared by every worker on this Redis (SharedRateLimits); a second's
+        worth of starts may wait their turn, as with the per-process limiter."""
+        return RedisLimiter(
+            self.client, prefix=f"{self.keys.prefix}:rate", rate=rate, burst=max(1, int(parse_rate(rate)))
+        )
+
+    # -- states --
+    async def get_state(self, job_id: str) -> JobState | None:
+        for cached in (True, False):
+            job_key = await self._locate(job_id, cached=cached)
+            if job_key is None:
+                return None
+            fields = await self.client.hmget(job_key, "s", "t", "e", "sa", "x", "v", "g")
+            if fields[0] is not None:
+                return decode_state(fields, Keys.queue_of(job_key), self._serializer)
+            self._where.pop(job_id, None)
+        return None
+
+    async def wait_state(self, job_id: str, *, timeout: float) -> JobState | None:
+        """Subscribe to the job's end (watch.lua) and wait for the pushed state; no polling, except a
+        re-read every RECHECK seconds and after a reconnect, in case a push was lost."""
+        deadline = time.monotonic() + timeout
+        assert self._replies is not None, "connect() first"
+        replies = self._replies
+        await replies.start()
+        job_key = await self._locate(job_id)
+        located = job_id not in self._where  # True once the key came from the index, not the cache
+        while True:
+            if job_key is None:
+                return None
+            queue = Keys.queue_of(job_key)
+            future = replies.add(job_id)
+            try:
+                fields = await self.scripts.watch(job_key, replies.channel)
+                if fields is None:
+                    if located:
+                        return None
+                    self._where.pop(job_id, None)  # stale cache entry: ask the index once
+                    job_key, located = await self._locate(job_id, cached=False), True
+                    continue
+                state = decode_state(fields, queue, self._serializer)
+                remaining = deadline - time.monotonic()
+                if state.status in FINISHED or remaining <= 0:
+                    return state
+                # asyncio.wait, not wait_for: on Python 3.11 wait_for can swallow our cancellation.
+                await asyncio.wait((future,), timeout=min(remaining, RECHECK))
+                pushed = future.result() if future.done() else None
+                if pushed is not None:
+                    return decode_state(pushed, queue, self._serializer)
+            finally:
+                replies.discard(job_id, future)
+
+    async def set_progress(self, job_id: str, progress: float, message: str | None) -> None:
+        job_key = await self._locate(job_id)
+        if job_key is not None:
+            await self.scripts.progress(job_key, orjson.dumps([progress, message]))
+
+
+def _settle_args(item: Settlement, group: int) -> tuple[Any, ...]:
+    state = item.state
+    retry = item.action is Action.RETRY
+    return (
+        item.delivery.job_id,
+        group,
+        _ACTIONS[item.action],
+        item.delivery.receipt,
+        "" if state is None else state.status.value,
+        b"" if state is None else encode_extra(state),
+        item.result or b"",
+        (item.retry_body or b"") if retry else b"",
+        int(item.retry_eta * 1000) if retry else 0,
+    )

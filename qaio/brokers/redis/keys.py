@@ -1,0 +1,64 @@
+"""The Redis key schema, in one place (docs/redis.md describes each key).
+
+Every key of a queue carries the hash tag `{queue}`, so a queue lives in one Cluster slot and each
+script touches one slot. A queue's scripts receive its fixed keys as a *group* of `GROUP_SIZE` KEYS
+in the order of `GROUP_SUFFIXES`; `lua/_common.lua` indexes the group with the same layout.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+#: Levels and priorities both run 0-9.
+LEVELS = 10
+
+#: The fixed keys of one queue, in the order the scripts expect them.
+GROUP_SUFFIXES: tuple[str, ...] = (
+    *(f"ready:{level}" for level in range(LEVELS)),  # zset: ready jobs of a level, score (9 - priority, seq)
+    *(f"marker:{level}" for level in range(LEVELS)),  # zset: member "m", the wake-up idle workers block on
+    "delayed",  # zset: jobs waiting for their eta, score eta ms
+    "leased",  # zset: claimed jobs, score lease expiry ms
+    "seq",  # string: FIFO counter for ready scores
+    "done",  # zset: finished jobs (not dead), score finish ms; trimmed after the result TTL
+    "dead",  # zset: dead-lettered jobs, score death ms; trimmed after the result TTL
+)
+GROUP_SIZE = len(GROUP_SUFFIXES)
+
+
+class Keys:
+    """Key names under one prefix (`qaio` unless the URL says `?prefix=`)."""
+
+    __slots__ = ("index_prefix", "prefix", "queues", "reply_prefix", "workers_info", "workers_seen")
+
+    def __init__(self, prefix: str = "qaio") -> None:
+        if "{" in prefix or "}" in prefix:
+            raise ValueError(f"key prefix {prefix!r} must not contain braces (they make hash tags)")
+        self.prefix = prefix
+        self.index_prefix = f"{prefix}:id:"  #: + job id -> string: the job hash's key
+        self.queues = f"{prefix}:queues"  #: set of queue names (for stats and reap)
+        self.workers_info = f"{prefix}:{{workers}}:info"  #: hash worker id -> WorkerInfo JSON
+        self.workers_seen = f"{prefix}:{{workers}}:seen"  #: zset worker id -> alive-until ms
+        self.reply_prefix = f"{prefix}:reply:"  #: + process token: pub/sub channel of finished states
+
+    def group(self, queue: str) -> tuple[str, ...]:
+        """The fixed keys of `queue`, in script order."""
+        return _group(self.prefix, queue)
+
+    def job(self, queue: str, job_id: str) -> str:
+        """A job's hash, in its queue's slot (the claim script builds the same name in Lua)."""
+        return f"{self.prefix}:{{{queue}}}:job:{job_id}"
+
+    def index(self, job_id: str) -> str:
+        return self.index_prefix + job_id
+
+    @staticmethod
+    def queue_of(job_key: str) -> str:
+        """The queue named by a job hash's key (the index stores job keys)."""
+        return job_key[job_key.index("{") + 1 : job_key.index("}:job:")]
+
+
+@lru_cache(maxsize=1024)
+def _group(prefix: str, queue: str) -> tuple[str, ...]:
+    if not queue or "{" in queue or "}" in queue:
+        raise ValueError(f"queue name {queue!r} must be non-empty and free of braces (Redis hash tags)")
+    return tuple(f"{prefix}:{{{queue}}}:{suffix}" for suffix in GROUP_SUFFIXES)

@@ -1,0 +1,93 @@
+-- _common.lua: put in front of every script by scripts.py; not a script of its own.
+-- A queue's fixed keys arrive as a group of GROUP KEYS (keys.py GROUP_SUFFIXES):
+--   1..10 ready:0..9 (zset), 11..20 marker:0..9 (zset), 21 delayed, 22 leased, 23 seq, 24 done, 25 dead.
+-- Job hashes are named from the group's first key ('P:{q}:ready:0' -> 'P:{q}:job:<id>'), so they share
+-- the queue's hash tag and slot. The id index ('P:id:<id>', ARGV[1] = 'P:id:') is written here only
+-- on a single server; on a Cluster ARGV[1] is '' and the client keeps the index.
+local GROUP = 25
+local SPAN = 562949953421312 -- 2^49: ready score = (9 - priority) * SPAN + seq, exact in a double
+local FINISHED = { succeeded = true, failed = true, dead = true, cancelled = true, expired = true }
+
+local function ready_key(g, level) return KEYS[(g - 1) * GROUP + 1 + level] end
+local function marker_key(g, level) return KEYS[(g - 1) * GROUP + 11 + level] end
+local function delayed_key(g) return KEYS[(g - 1) * GROUP + 21] end
+local function leased_key(g) return KEYS[(g - 1) * GROUP + 22] end
+local function seq_key(g) return KEYS[(g - 1) * GROUP + 23] end
+local function done_key(g) return KEYS[(g - 1) * GROUP + 24] end
+local function dead_key(g) return KEYS[(g - 1) * GROUP + 25] end
+local job_prefix = {}
+local function job_key(g, id)
+  local prefix = job_prefix[g]
+  if prefix == nil then
+    prefix = string.sub(KEYS[(g - 1) * GROUP + 1], 1, -8) .. 'job:'
+    job_prefix[g] = prefix
+  end
+  return prefix .. id
+end
+
+local function clock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), t[1] .. '.' .. string.format('%06d', t[2])
+end
+
+local function ready_score(priority, seq)
+  return string.format('%.0f', (9 - priority) * SPAN + seq)
+end
+
+-- Put a job (hash already written) in its level's ready zset with a new FIFO position, and wake a worker.
+local function make_ready(g, jk, id)
+  local f = redis.call('HMGET', jk, 'p', 'l')
+  local level = tonumber(f[2]) or 0
+  local seq = redis.call('INCR', seq_key(g))
+  redis.call('ZADD', ready_key(g, level), ready_score(tonumber(f[1]) or 0, seq), id)
+  redis.call('ZADD', marker_key(g, level), 0, 'm')
+end
+
+-- Ready now, or delayed until eta (ms); the marker's score tells idle workers when to look again.
+local function schedule(g, jk, id, eta, now)
+  if eta > now then
+    redis.call('ZADD', delayed_key(g), eta, id)
+    local level = tonumber(redis.call('HGET', jk, 'l')) or 0
+    redis.call('ZADD', marker_key(g, level), 'LT', eta, 'm')
+  else
+    make_ready(g, jk, id)
+  end
+end
+
+-- The state fields get_state reads, in the order replies.py decodes them.
+local STATE_FIELDS = { 's', 't', 'e', 'sa', 'x', 'v', 'g' }
+
+-- Netstrings (len ':' bytes, '-' for none): binary-safe, so results of any serializer pass through.
+local function frame(id, fields)
+  local parts = { #id .. ':' .. id }
+  for i = 1, #STATE_FIELDS do
+    local v = fields[i]
+    parts[#parts + 1] = v and (#v .. ':' .. v) or '-'
+  end
+  return table.concat(parts)
+end
+
+-- Push the finished state to every process waiting on the job (w: its field 'w', the channels).
+local function publish(jk, id, w)
+  if w then
+    local msg = frame(id, redis.call('HMGET', jk, unpack(STATE_FIELDS)))
+    for channel in string.gmatch(w, '%S+') do redis.call('PUBLISH', channel, msg) end
+  end
+end
+
+-- A job reached a final status: keep its state for the result TTL, index it, tell waiters.
+-- `w` is the job's field 'w' (reply channels): the caller read it with its other fields and deleted it.
+local function finish(g, jk, id, now, ttl, dead, w)
+  redis.call('PEXPIRE', jk, ttl)
+  if ARGV[1] ~= '' then redis.call('PEXPIRE', ARGV[1] .. id, ttl) end
+  redis.call('ZADD', dead and dead_key(g) or done_key(g), now, id)
+  publish(jk, id, w)
+end
+
+-- Drop index entries of finished jobs whose hashes have expired.
+local function trim(g, now, ttl)
+  redis.call('ZREMRANGEBYSCORE', done_key(g), '-inf', '(' .. (now - ttl))
+  redis.call('ZREMRANGEBYSCORE', dead_key(g), '-inf', '(' .. (now - ttl))
+end
+
+local function groups() return math.floor(#KEYS / GROUP) end

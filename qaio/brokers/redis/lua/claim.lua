@@ -1,0 +1,87 @@
+-- claim.lua: lease up to `limit` due jobs, highest priority first and FIFO within one, across the groups.
+-- KEYS: one 25-key group per queue to take from (keys.py GROUP_SUFFIXES).
+-- ARGV[1]: id-index prefix or '' (unused here; every script takes it first)
+-- ARGV[2]: limit   ARGV[3]: lease ms   ARGV[4]: max level 0-9   ARGV[5]: receipt token of this claim
+-- Returns: { now ms, next delayed eta ms or -1, then 4 per job: id, body, deliveries, group number }.
+-- Steps: promote due delayed jobs (up to 1000 per group and call), pop the best ready entries,
+-- lease each (receipt, deliveries + 1, status started, leased zset by expiry), and re-arm the marker
+-- of every level that still has ready jobs so the next idle worker wakes (chained wake-ups).
+local now, now_s = clock()
+local limit, lease, max_level, receipt = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local n = groups()
+
+for g = 1, n do
+  local due = redis.call('ZRANGEBYSCORE', delayed_key(g), '-inf', now, 'LIMIT', 0, 1000)
+  if #due > 0 then
+    for _, id in ipairs(due) do make_ready(g, job_key(g, id), id) end
+    redis.call('ZREM', delayed_key(g), unpack(due))
+  end
+end
+
+-- Non-empty ready zsets this worker may take from.
+local sources = {}
+for g = 1, n do
+  for level = 0, max_level do
+    local key = ready_key(g, level)
+    if redis.call('ZCARD', key) > 0 then sources[#sources + 1] = { key, g } end
+  end
+end
+
+local picked = {} -- { id, group }
+if #sources == 1 then
+  local popped = redis.call('ZPOPMIN', sources[1][1], limit)
+  for i = 1, #popped, 2 do picked[#picked + 1] = { popped[i], sources[1][2] } end
+elseif #sources > 1 then
+  local heads = {}
+  for s, source in ipairs(sources) do
+    local entries = redis.call('ZRANGE', source[1], 0, limit - 1, 'WITHSCORES')
+    for i = 1, #entries, 2 do heads[#heads + 1] = { tonumber(entries[i + 1]), s, entries[i] } end
+  end
+  table.sort(heads, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    return a[2] < b[2]
+  end)
+  for i = 1, math.min(limit, #heads) do
+    local source = sources[heads[i][2]]
+    redis.call('ZREM', source[1], heads[i][3])
+    picked[#picked + 1] = { heads[i][3], source[2] }
+  end
+end
+
+local out = { now, -1 }
+local until_ms = now + lease
+for _, p in ipairs(picked) do
+  local id, g = p[1], p[2]
+  local jk = job_key(g, id)
+  local f = redis.call('HMGET', jk, 'b', 'd')
+  local body = f[1]
+  if body then -- a missing hash is a purged job's stale entry
+    local deliveries = (tonumber(f[2]) or 0) + 1
+    redis.call('HSET', jk, 'd', deliveries, 'r', receipt, 's', 'started', 'sa', now_s)
+    redis.call('ZADD', leased_key(g), until_ms, id)
+    out[#out + 1] = id
+    out[#out + 1] = body
+    out[#out + 1] = deliveries
+    out[#out + 1] = g
+  end
+end
+
+for _, source in ipairs(sources) do
+  if redis.call('ZCARD', source[1]) > 0 then
+    local level = tonumber(string.sub(source[1], -1))
+    redis.call('ZADD', marker_key(source[2], level), 0, 'm')
+  end
+end
+
+if #out == 2 then
+  local next_eta = -1
+  for g = 1, n do
+    local head = redis.call('ZRANGE', delayed_key(g), 0, 0, 'WITHSCORES')
+    if #head > 0 then
+      local eta = tonumber(head[2])
+      if next_eta < 0 or eta < next_eta then next_eta = eta end
+    end
+  end
+  out[2] = next_eta
+end
+return out

@@ -1,0 +1,48 @@
+-- enqueue.lua: write new jobs, each QUEUED, ready now or delayed; unique by job id.
+-- KEYS: one 25-key group per queue in the batch (keys.py GROUP_SUFFIXES), then the queue registry set
+--       (single server only; on a Cluster the client registers queues).
+-- ARGV[1]: id-index prefix ('qaio:id:'), or '' on a Cluster (the client has already reserved the ids)
+-- ARGV[2..]: 8 per job: id, group number (1-based), task, body, priority 0-9, level 0-9,
+--            eta ms (0 = now), enqueued_at (seconds, as given)
+-- Returns: one integer per job: 1 created, 0 the id exists already (its job was left alone).
+-- Wakes: ZADD marker:<level> 0 'm' (ready) or LT eta (delayed), once per group and level.
+local now = nil -- read the clock only when a job has an eta
+local created = {}
+local wake = {}
+local n = groups()
+if #KEYS > n * GROUP then
+  for g = 1, n do redis.call('SADD', KEYS[#KEYS], string.match(KEYS[(g - 1) * GROUP + 1], '{(.-)}')) end
+end
+-- Reserve one FIFO number per job and group with a single INCRBY (numbers of delayed jobs go unused).
+local seqs = {}
+for i = 3, #ARGV, 8 do
+  local g = tonumber(ARGV[i])
+  seqs[g] = (seqs[g] or 0) + 1
+end
+for g, count in pairs(seqs) do seqs[g] = redis.call('INCRBY', seq_key(g), count) - count end
+for i = 2, #ARGV, 8 do
+  local id, g = ARGV[i], tonumber(ARGV[i + 1])
+  local jk = job_key(g, id)
+  if ARGV[1] == '' or redis.call('SET', ARGV[1] .. id, jk, 'NX') then
+    -- On a Cluster the client reserved the id; a hash still there is an expired job's remains.
+    if ARGV[1] == '' then redis.call('DEL', jk) end
+    local priority, level, eta = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
+    redis.call('HSET', jk, 'b', ARGV[i + 3], 't', ARGV[i + 2], 'p', priority, 'l', level, 'e', ARGV[i + 7],
+      's', 'queued', 'd', 0)
+    local mk = marker_key(g, level)
+    if eta > 0 and now == nil then now = clock() end
+    if eta > 0 and eta > now then
+      redis.call('ZADD', delayed_key(g), eta, id)
+      if wake[mk] == nil or wake[mk] > eta then wake[mk] = eta end
+    else
+      seqs[g] = seqs[g] + 1
+      redis.call('ZADD', ready_key(g, level), ready_score(priority, seqs[g]), id)
+      wake[mk] = 0
+    end
+    created[#created + 1] = 1
+  else
+    created[#created + 1] = 0
+  end
+end
+for mk, score in pairs(wake) do redis.call('ZADD', mk, 'LT', score, 'm') end
+return created

@@ -1,0 +1,48 @@
+-- settle.lua: end deliveries (ack, retry, dead-letter, release) and store their states, in one step.
+-- KEYS: one 25-key group per queue in the batch.
+-- ARGV[1]: id-index prefix or ''   ARGV[2]: result TTL ms
+-- ARGV[3..]: 9 per settlement: id, group number, action ('a' ack | 'd' dead | 'r' retry | 'l' release),
+--            receipt, status, state JSON (attempt, error, traceback, finished_at, worker; may be ''),
+--            result bytes ('' = none), retry body (retry only), retry eta ms (retry only)
+-- Returns: ids of the jobs that finished here (the Cluster client then sets the TTL of their index keys).
+-- A receipt that no longer matches (lease expired and the job was claimed again, or cancelled) is ignored.
+-- Finished jobs' states are PUBLISHed to the channels of waiting producers (field 'w') right here.
+local now = clock()
+local ttl = tonumber(ARGV[2])
+local finished = {}
+local touched = {}
+for i = 3, #ARGV, 9 do
+  local id, g, action = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+  local jk = job_key(g, id)
+  local held = redis.call('HMGET', jk, 'r', 'w')
+  if held[1] == ARGV[i + 3] then
+    redis.call('ZREM', leased_key(g), id)
+    if action == 'a' or action == 'd' then
+      if ARGV[i + 6] ~= '' then
+        redis.call('HSET', jk, 's', ARGV[i + 4], 'x', ARGV[i + 5], 'v', ARGV[i + 6])
+      else
+        redis.call('HSET', jk, 's', ARGV[i + 4], 'x', ARGV[i + 5])
+      end
+      -- Only failed and dead jobs can be requeued: the others' bodies are dead weight for the TTL.
+      if action == 'a' and ARGV[i + 4] ~= 'failed' then
+        redis.call('HDEL', jk, 'r', 'c', 'b', 'w')
+      else
+        redis.call('HDEL', jk, 'r', 'c', 'w')
+      end
+      finish(g, jk, id, now, ttl, action == 'd', held[2])
+      finished[#finished + 1] = id
+      touched[g] = true
+    elseif action == 'r' then
+      redis.call('HSET', jk, 'b', ARGV[i + 7], 's', ARGV[i + 4], 'x', ARGV[i + 5], 'd', 0)
+      redis.call('HDEL', jk, 'r', 'v')
+      schedule(g, jk, id, tonumber(ARGV[i + 8]), now)
+    else -- release: back to the queue unrun; this delivery does not count
+      redis.call('HINCRBY', jk, 'd', -1)
+      redis.call('HSET', jk, 's', 'queued')
+      redis.call('HDEL', jk, 'r')
+      make_ready(g, jk, id)
+    end
+  end
+end
+for g in pairs(touched) do trim(g, now, ttl) end
+return finished

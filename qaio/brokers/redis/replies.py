@@ -1,0 +1,155 @@
+"""Finished states pushed to producers: one pub/sub listener per broker multiplexes every waiting call.
+
+A producer's `wait_state` runs `watch.lua`, which reads the job and, unless it has finished, adds this
+process's channel to the job. The script that finishes the job publishes the final state on that
+channel; the listener hands it to the waiting futures. Pub/sub drops messages while a connection is
+down, so after every reconnect the waiters re-read their jobs (and each waiter also re-reads at least
+every `RECHECK` seconds, a cheap net under any message lost some other way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Any
+
+import orjson
+
+from qaio.protocols import JobState
+from qaio.serializers import Serializer
+from qaio.status import JobStatus
+
+log = logging.getLogger("qaio.redis")
+
+#: The most a waiter trusts the push channel before it re-reads its job (seconds).
+RECHECK = 5.0
+
+Fields = list[bytes | None]  #: s, t, e, sa, x, v, g as stored in the job hash (STATE_FIELDS in _common.lua)
+
+
+def decode_state(fields: Fields, queue: str, serializer: Serializer) -> JobState:
+    """A JobState from the job hash's fields; the result is decoded with the app's serializer."""
+    status, task, enqueued_at, started_at, extra, result, progress = fields
+    assert status is not None
+    state = JobState(
+        JobStatus(status.decode()),
+        task=task.decode() if task else "",
+        queue=queue,
+        enqueued_at=float(enqueued_at) if enqueued_at else 0.0,
+        started_at=float(started_at) if started_at else None,
+    )
+    if extra:
+        data: dict[str, Any] = orjson.loads(extra)
+        state.attempt = int(data.get("attempt", state.attempt))
+        state.error = data.get("error")
+        state.traceback = data.get("traceback")
+        state.finished_at = data.get("finished_at")
+        state.worker = data.get("worker")
+    if progress:
+        state.progress, state.progress_message = orjson.loads(progress)
+    if result is not None:
+        state.result = serializer.loads(result)
+    return state
+
+
+def encode_extra(state: JobState) -> bytes:
+    """The settlement's part of a state (what the worker knows), stored as one JSON field 'x'."""
+    data: dict[str, Any] = {"attempt": state.attempt}
+    for name in ("error", "traceback", "finished_at", "worker"):
+        value = getattr(state, name)
+        if value is not None:
+            data[name] = value
+    return orjson.dumps(data)
+
+
+def parse_frame(data: bytes) -> tuple[str, Fields]:
+    """Split a published frame: netstrings `len:bytes`, '-' for a missing field."""
+    values: Fields = []
+    pos, end = 0, len(data)
+    while pos < end:
+        if data[pos] == 45:  # '-'
+            values.append(None)
+            pos += 1
+            continue
+        colon = data.index(b":", pos)
+        size = int(data[pos:colon])
+        values.append(data[colon + 1 : colon + 1 + size])
+        pos = colon + 1 + size
+    job_id = values[0]
+    assert job_id is not None
+    return job_id.decode(), values[1:]
+
+
+class Replies:
+    """The listener: subscribes this broker's channel and resolves futures keyed by job id."""
+
+    def __init__(self, client: Any, channel_prefix: str) -> None:
+        self.channel = f"{channel_prefix}{uuid.uuid4().hex}"
+        self._client = client
+        self._waiters: dict[str, set[asyncio.Future[Fields | None]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._ready: asyncio.Event | None = None
+
+    async def start(self) -> None:
+        """Subscribe (once); returns when the subscription is live, so no publish can be missed."""
+        if self._task is None:
+            self._ready = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._listen())
+        assert self._ready is not None
+        await self._ready.wait()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+    def add(self, job_id: str) -> asyncio.Future[Fields | None]:
+        future: asyncio.Future[Fields | None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(job_id, set()).add(future)
+        return future
+
+    def discard(self, job_id: str, future: asyncio.Future[Fields | None]) -> None:
+        futures = self._waiters.get(job_id)
+        if futures is not None:
+            futures.discard(future)
+            if not futures:
+                del self._waiters[job_id]
+
+    def _resolve(self, job_id: str, fields: Fields | None) -> None:
+        for future in self._waiters.pop(job_id, ()):
+            if not future.done():
+                future.set_result(fields)
+
+    def _recheck_all(self) -> None:
+        """After a reconnect: wake every waiter with None, which makes it re-read its job."""
+        for job_id in list(self._waiters):
+            self._resolve(job_id, None)
+
+    async def _listen(self) -> None:
+        pause = 0.05
+        assert self._ready is not None
+        while True:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                self._recheck_all()
+                self._ready.set()
+                pause = 0.05
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is not None and message["type"] == "message":
+                        job_id, fields = parse_frame(message["data"])
+                        self._resolve(job_id, fields)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # connection lost: resubscribe with backoff, then recheck
+                log.warning("reply listener lost its connection (%s); reconnecting in %.2f s", exc, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()

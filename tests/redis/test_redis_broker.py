@@ -1,0 +1,237 @@
+"""Redis-specific behaviour: the key schema, blocking wake-ups, pushed results, bounded keys.
+
+The broker contract itself (priorities, leases, receipts, cancel, requeue...) is pinned down by
+tests/conformance, which runs against this broker too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+from redis_servers import RedisServer
+
+from qaio import App, JobStatus, Worker
+from qaio.brokers.redis import RedisBroker
+from qaio.brokers.redis.keys import GROUP_SIZE, Keys
+from qaio.brokers.redis.scripts import LUA, NAMES
+from qaio.message import Message, encode
+from qaio.protocols import Action, Enqueued, JobState, Settlement
+from qaio.serializers import get_serializer
+
+SERIALIZER = get_serializer("json")
+
+
+def job(queue: str = "default", *, priority: int = 0, level: int = 0, eta: float = 0.0, job_id: str = "") -> Enqueued:
+    now = time.time()
+    message = Message(id=job_id or uuid.uuid4().hex, task="t", queue=queue, priority=priority, level=level, eta=eta)
+    return Enqueued(message.id, encode(message, SERIALIZER), queue, "t", priority, level, eta, now)
+
+
+def succeeded(result: bytes | None = None) -> JobState:
+    return JobState(JobStatus.SUCCEEDED, task="t", finished_at=time.time(), worker="w")
+
+
+def test_every_script_opens_with_its_contract() -> None:
+    """Each .lua file starts with its name, then documents KEYS, ARGV and what it returns."""
+    for name in NAMES:
+        header = (LUA / f"{name}.lua").read_text().split("\n\n")[0]
+        assert header.startswith(f"-- {name}.lua: "), name
+        for part in ("KEYS", "ARGV", "Returns"):
+            assert part in header, (name, part)
+
+
+async def test_keys_share_the_queue_hash_tag(broker: RedisBroker, raw: redis.Redis) -> None:
+    """Everything per queue or per job is under `{queue}`; only the id index, the queue registry and
+    the worker registry are global."""
+    await broker.enqueue([job("alpha"), job("beta", eta=time.time() + 60)])
+    got = await broker.claim(["alpha"], limit=5, lease=5, wait=0)
+    await broker.settle([Settlement(got[0], Action.ACK, succeeded())])
+    for key in raw.scan_iter(count=1000):
+        name = key.decode()
+        assert re.match(r"qaio:(\{(alpha|beta)\}:|id:|queues$)", name), name
+
+
+async def test_finished_jobs_expire_with_the_result_ttl(url: str, raw: redis.Redis) -> None:
+    broker = RedisBroker(url, serializer=SERIALIZER, result_ttl=30)
+    await broker.connect()
+    try:
+        item = job()
+        await broker.enqueue([item])
+        assert raw.ttl(f"qaio:{{default}}:job:{item.job_id}") == -1  # waiting jobs never expire
+        (delivery,) = await broker.claim(["default"], limit=1, lease=5, wait=0)
+        await broker.settle([Settlement(delivery, Action.ACK, succeeded())])
+        assert 0 < raw.ttl(f"qaio:{{default}}:job:{item.job_id}") <= 30
+        assert 0 < raw.ttl(f"qaio:id:{item.job_id}") <= 30
+    finally:
+        await broker.close()
+
+
+async def test_an_idle_claim_blocks_and_wakes_on_enqueue(broker: RedisBroker, url: str) -> None:
+    """No polling: a claim parked on the marker returns as soon as another client enqueues."""
+    producer = RedisBroker(url, serializer=SERIALIZER)
+    await producer.connect()
+    try:
+        claim = asyncio.create_task(broker.claim(["default"], limit=1, lease=5, wait=5))
+        await asyncio.sleep(0.2)
+        assert not claim.done()
+        start = time.monotonic()
+        await producer.enqueue([job()])
+        got = await asyncio.wait_for(claim, 2)
+        assert len(got) == 1 and time.monotonic() - start < 0.1
+    finally:
+        await producer.close()
+
+
+async def test_a_delayed_job_wakes_a_blocked_claim_when_due(broker: RedisBroker) -> None:
+    """The marker carries the eta, so a worker blocked with a long wait wakes in time."""
+    claim = asyncio.create_task(broker.claim(["default"], limit=1, lease=5, wait=5))
+    await asyncio.sleep(0.1)
+    due = time.time() + 0.3
+    await broker.enqueue([job(eta=due)])
+    got = await asyncio.wait_for(claim, 3)
+    assert len(got) == 1 and abs(time.time() - due) < 0.2
+
+
+async def test_wakeups_chain_to_the_next_idle_worker(url: str) -> None:
+    """One enqueue of many jobs sets one marker; each claimer re-arms it while jobs remain."""
+    brokers = [RedisBroker(url, serializer=SERIALIZER) for _ in range(3)]
+    for b in brokers:
+        await b.connect()
+    try:
+        claims = [asyncio.create_task(b.claim(["default"], limit=2, lease=5, wait=3)) for b in brokers]
+        await asyncio.sleep(0.2)
+        start = time.monotonic()
+        await brokers[0].enqueue([job() for _ in range(6)])
+        results = await asyncio.gather(*claims)
+        assert sorted(len(r) for r in results) == [2, 2, 2]
+        assert time.monotonic() - start < 0.5
+    finally:
+        for b in brokers:
+            await b.close()
+
+
+async def test_levels_and_priorities_across_queues(broker: RedisBroker) -> None:
+    """On one server a claim merges its queues by priority; max_level leaves higher levels alone."""
+    await broker.enqueue(
+        [
+            job("a", priority=1, job_id="a1"),
+            job("b", priority=7, job_id="b7"),
+            job("a", priority=5, level=3, job_id="a5-level3"),
+            job("b", priority=5, job_id="b5"),
+        ]
+    )
+    got = await broker.claim(["a", "b"], limit=10, lease=5, max_level=2, wait=0)
+    assert [d.job_id for d in got] == ["b7", "b5", "a1"]
+    assert [d.queue for d in got] == ["b", "b", "a"]
+    rest = await broker.claim(["a", "b"], limit=10, lease=5, wait=0)
+    assert [d.job_id for d in rest] == ["a5-level3"]
+
+
+async def test_wait_state_is_pushed(broker: RedisBroker, url: str) -> None:
+    """A waiting producer gets the final state (with the result) over its channel, at once."""
+    item = job()
+    await broker.enqueue([item])
+    waiter = asyncio.create_task(broker.wait_state(item.job_id, timeout=10))
+    (delivery,) = await broker.claim(["default"], limit=1, lease=5, wait=0)
+    await asyncio.sleep(0.1)
+    assert not waiter.done()
+    start = time.monotonic()
+    await broker.settle([Settlement(delivery, Action.ACK, succeeded(), result=b'{"answer": 42}')])
+    state = await asyncio.wait_for(waiter, 2)
+    assert time.monotonic() - start < 0.1
+    assert state is not None and state.status is JobStatus.SUCCEEDED and state.result == {"answer": 42}
+
+
+async def test_a_results_of_any_bytes_survive_the_push(url: str) -> None:
+    """Frames are length-prefixed: results with colons, dashes and NULs arrive intact (msgpack-like)."""
+    raw_serializer = RawBytes()
+    broker = RedisBroker(url, serializer=raw_serializer)
+    await broker.connect()
+    try:
+        item = job()
+        await broker.enqueue([item])
+        waiter = asyncio.create_task(broker.wait_state(item.job_id, timeout=10))
+        (delivery,) = await broker.claim(["default"], limit=1, lease=5, wait=0)
+        payload = b"-1:\x00\xff-:-"
+        await asyncio.sleep(0.05)
+        await broker.settle([Settlement(delivery, Action.ACK, succeeded(), result=payload)])
+        state = await asyncio.wait_for(waiter, 2)
+        assert state is not None and state.result == payload
+    finally:
+        await broker.close()
+
+
+class RawBytes:
+    name = "raw"
+
+    def dumps(self, obj: object) -> bytes:
+        assert isinstance(obj, bytes)
+        return obj
+
+    def loads(self, data: bytes) -> bytes:
+        return data
+
+
+async def test_a_worker_drains_a_redis_queue(url: str) -> None:
+    app = App(url, result_ttl=60)
+
+    @app.task(name="add")
+    async def add(a: int, b: int) -> int:
+        return a + b
+
+    jobs = await add.aenqueue_many([{"a": i, "b": 1} for i in range(500)])
+    stats = await Worker(app, burst=True, concurrency=32).run()
+    assert stats.succeeded == 500
+    assert [await j.aresult(timeout=5) for j in jobs[:3]] == [1, 2, 3]
+    await app.aclose()
+
+
+def test_group_layout_matches_the_lua_prelude() -> None:
+    prelude = (Path(LUA) / "_common.lua").read_text()
+    assert f"local GROUP = {GROUP_SIZE}" in prelude
+    group = Keys().group("q")
+    assert group[0] == "qaio:{q}:ready:0" and group[10] == "qaio:{q}:marker:0"
+    assert [g.rsplit(":", 1)[1] for g in group[20:]] == ["delayed", "leased", "seq", "done", "dead"]
+
+
+async def test_wait_state_times_out_with_the_latest_state(broker: RedisBroker) -> None:
+    item = job()
+    await broker.enqueue([item])
+    start = time.monotonic()
+    state = await broker.wait_state(item.job_id, timeout=0.3)
+    assert state is not None and state.status is JobStatus.QUEUED
+    assert 0.25 < time.monotonic() - start < 1.0
+    assert await broker.wait_state("no-such-job", timeout=0.1) is None
+
+
+async def test_a_push_lost_to_a_dropped_connection_is_recovered(server_factory: Callable[..., RedisServer]) -> None:
+    """The listener's connection is killed and the job finishes while it is down: the waiter re-reads
+    the job after the reconnect instead of waiting for a message that was never delivered."""
+    server = server_factory()
+    broker = RedisBroker(server.url, serializer=SERIALIZER)
+    await broker.connect()
+    admin = redis.Redis(port=server.port)
+    try:
+        item = job()
+        await broker.enqueue([item])
+        waiter = asyncio.create_task(broker.wait_state(item.job_id, timeout=10))
+        (delivery,) = await broker.claim(["default"], limit=1, lease=5, wait=0)
+        await asyncio.sleep(0.1)
+        # Room for the connections that exist, minus the listener's: it cannot come back for now.
+        admin.config_set("maxclients", admin.info("clients")["connected_clients"] - 1)
+        assert admin.client_kill_filter(_type="pubsub") == 1
+        await broker.settle([Settlement(delivery, Action.ACK, succeeded())])
+        await asyncio.sleep(0.2)
+        assert not waiter.done()
+        admin.config_set("maxclients", 10000)
+        state = await asyncio.wait_for(waiter, 4)
+        assert state is not None and state.status is JobStatus.SUCCEEDED
+    finally:
+        admin.close()
+        await broker.close()
