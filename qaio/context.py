@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 from qaio.errors import QaioError
 
+#: Where progress goes: (job id, progress, message). One per worker, not one per job.
+ProgressSink = Callable[[str, float, "str | None"], None]
+
 
 @dataclass(frozen=True, slots=True)
 class JobContext:
@@ -16,7 +19,10 @@ class JobContext:
     task: str
     attempt: int
     queue: str
-    report: Callable[[float, str | None], None]
+    sink: ProgressSink
+
+    def report(self, progress: float, message: str | None) -> None:
+        self.sink(self.job_id, progress, message)
 
 
 _current: ContextVar[JobContext | None] = ContextVar("qaio_job", default=None)
@@ -39,19 +45,17 @@ def report_progress(progress: float, message: str | None = None) -> None:
         context.report(progress, message)
 
 
-def progress_reporter(
-    loop: asyncio.AbstractEventLoop, send: Callable[[float, str | None], object]
-) -> Callable[[float, str | None], None]:
-    """A report function that schedules `send` on the worker's loop from whichever thread calls it."""
+def progress_sink(loop: asyncio.AbstractEventLoop, send: ProgressSink) -> ProgressSink:
+    """A sink that runs `send` on the worker's loop, from whichever thread reports."""
 
-    def report(progress: float, message: str | None) -> None:
+    def sink(job_id: str, progress: float, message: str | None) -> None:
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is loop:
-            send(progress, message)
+            send(job_id, progress, message)
         else:
-            loop.call_soon_threadsafe(send, progress, message)
+            loop.call_soon_threadsafe(send, job_id, progress, message)
 
-    return report
+    return sink

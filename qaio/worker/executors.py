@@ -159,13 +159,16 @@ def _child_main(app_ref: str, conn: Connection) -> None:
     from qaio.loader import load_app
 
     app = load_app(app_ref)
-    report = lambda progress, message: conn.send(("progress", (progress, message)))  # noqa: E731
+
+    def sink(job_id: str, progress: float, message: str | None) -> None:
+        conn.send(("progress", (progress, message)))
+
     while True:
         try:
             task_name, kwargs, (job_id, attempt, queue) = conn.recv()
         except (EOFError, KeyboardInterrupt):
             return
-        token = _current.set(JobContext(job_id, task_name, attempt, queue, report))
+        token = _current.set(JobContext(job_id, task_name, attempt, queue, sink))
         try:
             conn.send(("ok", app.tasks[task_name].fn(**kwargs)))
         except Exception as exc:

@@ -14,12 +14,12 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from qaio.app import App
-from qaio.context import JobContext, _current, progress_reporter
+from qaio.context import JobContext, _current, progress_sink
 from qaio.errors import DecodeError, EnqueueError
 from qaio.message import Message, decode
 from qaio.protocols import Action, Backend, Delivery, Settlement, WorkerInfo
@@ -98,6 +98,7 @@ class Worker:
         self._processes = ProcessExecutor(processes, app_ref) if processes and app_ref else None
         self._running: dict[str, tuple[Delivery, asyncio.Task[None]]] = {}
         self._cancel_requested: set[str] = set()
+        self._side_tasks: set[asyncio.Task[None]] = set()
         self._outbox: list[Settlement] = []
         self._outbox_ready = asyncio.Event()
         self._slot_free = asyncio.Event()
@@ -119,8 +120,8 @@ class Worker:
     async def run(self) -> WorkerStats:
         backend = await self.app.backend()
         loop = asyncio.get_running_loop()
-        self._backend = backend
         self._rates = TaskRates(backend)
+        self._progress = progress_sink(loop, lambda job_id, p, m: self._spawn(backend.set_progress(job_id, p, m)))
         await backend.register_worker(self._info(), ttl=30)
         settler = loop.create_task(self._settler(backend))
         heartbeat = loop.create_task(self._heartbeat(backend))
@@ -129,11 +130,10 @@ class Worker:
             await self._consume(backend)
             await self._drain()
         finally:
-            heartbeat.cancel()
+            await _cancel(heartbeat)
             self._outbox_ready.set()
             self._stopping.set()
             await settler
-            await asyncio.gather(heartbeat, return_exceptions=True)
             await backend.unregister_worker(self.id)
             self._threads.shutdown()
             if self._processes is not None:
@@ -216,7 +216,7 @@ class Worker:
                 return outcomes.postpone(delivery, message, worker, decision.retry_after or 1.0)
             if decision.delay:
                 await asyncio.sleep(decision.delay)
-        context = JobContext(message.id, message.task, message.attempt, message.queue, self._reporter(message.id))
+        context = JobContext(message.id, message.task, message.attempt, message.queue, self._progress)
         token = _current.set(context)
         timeout = task.options.timeout
         try:
@@ -240,11 +240,6 @@ class Worker:
         finally:
             _current.reset(token)
         return self._success(delivery, message, result)
-
-    def _reporter(self, job_id: str) -> Callable[[float, str | None], None]:
-        """`report_progress` for one job: writes the progress from the worker's loop, whoever calls."""
-        loop, backend = asyncio.get_running_loop(), self._backend
-        return progress_reporter(loop, lambda p, m: loop.create_task(backend.set_progress(job_id, p, m)))
 
     def _success(self, delivery: Delivery, message: Message, result: object) -> Settlement:
         state = outcomes.state_of(message, JobStatus.SUCCEEDED, self.id)
@@ -357,6 +352,12 @@ class Worker:
             except Exception:
                 log.exception("heartbeat failed")
 
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a fire-and-forget write, keeping a reference so it is not collected mid-flight."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
     def _info(self) -> WorkerInfo:
         return WorkerInfo(
             self.id,
@@ -368,3 +369,11 @@ class Worker:
             time.time(),
             self.stats.processed,
         )
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    """Cancel and wait. Re-cancels: on Python < 3.12 `wait_for` can swallow a cancellation that lands
+    just as the call it wraps completes, which would leave the task running forever."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
