@@ -228,6 +228,15 @@ REGISTRY: tuple[Peer, ...] = (
         settings="QueueWorker, 1 process, 16 coroutines; aioredis patched for 3.11; enqueue rows use the "
         "queueing step of rclt(), as its API has no enqueue-only call (see its driver)",
     ),
+    Peer(
+        name="qaio",
+        driver="qaio_peer",
+        venv="qaio",
+        requirements=("-e", f"{ROOT}[redis]"),
+        worker="qaio worker qaio_peer:app --concurrency 64 --log-level WARNING",
+        kind="subject",
+        settings="async no-op task, 1 worker process, concurrency 64",
+    ),
 )
 
 # (key, header, unit, higher_is_better)
