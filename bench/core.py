@@ -78,6 +78,20 @@ async def one_round(url: str, jobs: int) -> dict[str, float]:
     }
 
 
+def measure(jobs: int, rounds: int, folder: Path | None = None) -> dict[str, dict[str, float]]:
+    """{"memory"|"sqlite": {metric: median over the rounds}}; the SQLite files go into folder (a new
+    temporary directory by default). Also what bench/core_peers.py calls."""
+    folder = folder or Path(tempfile.mkdtemp(prefix="qaio-bench-"))
+    results: dict[str, dict[str, float]] = {}
+    for name in ("memory", "sqlite"):
+        samples = []
+        for number in range(rounds):
+            url = "memory://" if name == "memory" else f"sqlite:///{folder / f'bench{number}.db'}"
+            samples.append(asyncio.run(one_round(url, jobs)))
+        results[name] = {key: statistics.median(r[key] for r in samples) for key in samples[0]}
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=20_000)
@@ -86,15 +100,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.jobs, args.rounds = 5_000, 1
-    folder = Path(tempfile.mkdtemp(prefix="qaio-bench-"))
-    results: dict[str, dict[str, float]] = {}
-    for name in ("memory", "sqlite"):
-        rounds = []
-        for number in range(args.rounds):
-            url = "memory://" if name == "memory" else f"sqlite:///{folder / f'bench{number}.db'}"
-            rounds.append(asyncio.run(one_round(url, args.jobs)))
-        results[name] = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
-    print(f"qaio core benchmark: {args.jobs:,} no-op jobs, median of {args.rounds} round(s), Python {sys.version.split()[0]}")
+    results = measure(args.jobs, args.rounds)
+    python = sys.version.split()[0]
+    print(f"qaio core benchmark: {args.jobs:,} no-op jobs, median of {args.rounds} round(s), Python {python}")
     print("| metric | memory:// | sqlite:// |\n|---|---:|---:|")
     for key in results["memory"]:
         cells = [results[name][key] for name in ("memory", "sqlite")]
