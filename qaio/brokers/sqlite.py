@@ -66,6 +66,10 @@ MIGRATIONS = [
     """,
 ]
 
+#: Idle polling: every POLL_MIN seconds while HOT_SECONDS have not passed since the last job, then
+#: backing off to POLL_MAX. Within one process, writes wake waiters at once instead.
+POLL_MIN, POLL_MAX, HOT_SECONDS = 0.001, 0.05, 1.0
+
 _STATE_COLUMNS = (
     "status, task, queue, attempt, result, error, traceback, progress, progress_message,"
     " enqueued_at, started_at, finished_at, worker"
@@ -86,7 +90,7 @@ class SqliteBroker:
         self._synchronous = synchronous
         self._db: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
-        self._idle_poll = 0.001
+        self._busy_at = time.monotonic()
         self._jobs_ready = Waiters()
         self._states_changed = Waiters()
 
@@ -173,18 +177,21 @@ class SqliteBroker:
     async def claim(
         self, queues: Sequence[str], *, limit: int, lease: float, max_level: int = 9, wait: float = 1.0
     ) -> list[Delivery]:
-        """Polls while idle, backing off from 1 ms to 50 ms so a new job waits milliseconds."""
+        """Polls while idle: every millisecond for a second after the last job (traffic tends to come
+        in runs), then backing off to 50 ms, so an idle worker costs little and a job waits ms."""
         deadline = time.monotonic() + wait
         while True:
             deliveries = await self._run(self._claim, tuple(queues), limit, lease, max_level)
+            now = time.monotonic()
             if deliveries:
-                self._idle_poll = 0.001
+                self._busy_at = now
                 return deliveries
-            remaining = deadline - time.monotonic()
+            remaining = deadline - now
             if remaining <= 0:
                 return []
-            await self._park(self._jobs_ready, min(self._idle_poll, remaining))
-            self._idle_poll = min(self._idle_poll * 2, 0.05)
+            idle = now - self._busy_at
+            pause = POLL_MIN if idle < HOT_SECONDS else min(POLL_MIN * 2 ** ((idle - HOT_SECONDS) * 4), POLL_MAX)
+            await self._park(self._jobs_ready, min(pause, remaining))
 
     def _claim(self, queues: tuple[str, ...], limit: int, lease: float, max_level: int) -> list[Delivery]:
         now = time.time()
@@ -339,16 +346,18 @@ class SqliteBroker:
         )
 
     async def wait_state(self, job_id: str, *, timeout: float) -> JobState | None:
-        """Polls: 1 ms at first, backing off to 50 ms, so short jobs answer within milliseconds."""
-        deadline = time.monotonic() + timeout
-        pause = 0.001
+        """Polls: every millisecond for the first 100 ms (most jobs are short), then backing off to 50 ms."""
+        started = time.monotonic()
+        deadline = started + timeout
+        pause = POLL_MIN
         while True:
             state = await self.get_state(job_id)
-            remaining = deadline - time.monotonic()
-            if state is None or state.status in FINISHED or remaining <= 0:
+            now = time.monotonic()
+            if state is None or state.status in FINISHED or now >= deadline:
                 return state
-            await self._park(self._states_changed, min(pause, remaining))
-            pause = min(pause * 1.5, 0.05)
+            await self._park(self._states_changed, min(pause, deadline - now))
+            if now - started > 0.1:
+                pause = min(pause * 1.5, POLL_MAX)
 
     async def set_progress(self, job_id: str, progress: float, message: str | None) -> None:
         await self._run(self._set_progress, job_id, progress, message)
