@@ -7,6 +7,7 @@ it. `TokenBucket` is the plain alternative. Nothing here imports redis: callers 
 
 from __future__ import annotations
 
+from qaio.limits.caps import CapDecision, CapToken, ConcurrencyCap, LocalCap, RedisCap
 from qaio.limits.decision import Decision, Limiter, Quota
 from qaio.limits.decorators import limit
 from qaio.limits.emulator import RequestLimiter, format_replay
@@ -19,11 +20,16 @@ from qaio.limits.redis import RedisLimiter  # imports no redis: the caller bring
 from qaio.limits.token_bucket import TokenBucket
 
 __all__ = [
+    "CapDecision",
+    "CapToken",
+    "ConcurrencyCap",
     "Decision",
     "LimitReq",
     "Limiter",
+    "LocalCap",
     "LocalLimiter",
     "Quota",
+    "RedisCap",
     "RedisLimiter",
     "RequestLimiter",
     "TokenBucket",
