@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
+from qaio.limits.caps import ConcurrencyCap
 from qaio.limits.decision import Limiter
 from qaio.status import JobStatus
 
@@ -216,6 +217,13 @@ class SharedRateLimits(Protocol):
     """Optional: a backend that can host rate limiters shared by every process using it (Redis)."""
 
     def rate_limiter(self, name: str, rate: str) -> Limiter: ...
+
+
+@runtime_checkable
+class SharedCaps(Protocol):
+    """Optional: a backend that can host concurrency caps shared by every process using it (Redis)."""
+
+    def concurrency_cap(self) -> ConcurrencyCap: ...
 
 
 class Backend(Broker, ResultStore, Inspector, Protocol):

@@ -17,26 +17,15 @@ from weakref import WeakKeyDictionary
 from qaio.gateway.batching import Coalescer
 from qaio.gateway.errors import Overloaded
 from qaio.gateway.reserve import Reserve, reserve_size
-from qaio.limits.caps import CapDecision, CapToken, ConcurrencyCap, LocalCap, RedisCap
+from qaio.limits.caps import CapDecision, CapToken, ConcurrencyCap, LocalCap
+from qaio.protocols import SharedCaps
 
 log = logging.getLogger("qaio.gateway")
 
 
 def shared_cap(backend: Any) -> ConcurrencyCap | None:
-    """A cap store every process using `backend` shares, or None when the backend has none.
-
-    A backend offering `concurrency_cap()` is asked for it. The Redis broker does not offer it yet, so
-    until it does the cap is built on its client and key prefix (`{prefix}:cap:{key}`).
-    """
-    maker = getattr(backend, "concurrency_cap", None)
-    if callable(maker):
-        cap: ConcurrencyCap = maker()
-        return cap
-    client, keys = getattr(backend, "client", None), getattr(backend, "keys", None)
-    prefix = getattr(keys, "prefix", None)
-    if client is not None and isinstance(prefix, str):
-        return RedisCap(client, prefix=f"{prefix}:cap")
-    return None
+    """A cap store every process using `backend` shares (SharedCaps), or None when it has none."""
+    return backend.concurrency_cap() if isinstance(backend, SharedCaps) else None
 
 
 class Coalesced:
