@@ -64,6 +64,14 @@ class Task(Generic[P, R]):
         self.options = options
         self.is_async = inspect.iscoroutinefunction(fn)
         self._signature = signature
+        kinds = {param.kind for param in signature.parameters.values()}
+        named = [
+            p for p in signature.parameters.values() if p.kind is not p.VAR_POSITIONAL and p.kind is not p.VAR_KEYWORD
+        ]
+        #: For calls by keyword to a function without *args/**kwargs, binding is two set checks.
+        self._plain = not kinds & {inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD}
+        self._names = frozenset(p.name for p in named)
+        self._required = frozenset(p.name for p in named if p.default is p.empty)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
@@ -98,6 +106,8 @@ class Task(Generic[P, R]):
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Turn a call into the job's kwargs, failing on unknown or missing parameters."""
+        if not args and self._plain and self._required <= kwargs.keys() <= self._names:
+            return kwargs
         try:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as exc:

@@ -17,11 +17,12 @@ from typing import Any
 
 import orjson
 
-from qaio.brokers.redis.connection import RedisUrl, open_client, open_listener, parse
+from qaio.brokers.redis.connection import RedisUrl, open_client, open_listener, open_pinned, parse
 from qaio.brokers.redis.inspect import InspectorMixin
 from qaio.brokers.redis.keys import LEVELS, Keys
 from qaio.brokers.redis.replies import RECHECK, Replies, decode_state, encode_extra
 from qaio.brokers.redis.scripts import Scripts
+from qaio.limits.caps import ConcurrencyCap, RedisCap
 from qaio.limits.decision import Limiter
 from qaio.limits.rates import parse_rate
 from qaio.limits.redis import RedisLimiter
@@ -57,6 +58,7 @@ class RedisBroker(InspectorMixin):
         self._index_arg = "" if self.cluster else self.keys.index_prefix
         self._client: Any = None
         self._listener: Any = None
+        self._pinned: Any = None
         self._scripts: Scripts | None = None
         self._replies: Replies | None = None
         self._known_queues: set[str] = set()
@@ -70,7 +72,8 @@ class RedisBroker(InspectorMixin):
         if self._client is None:
             self._loop = asyncio.get_running_loop()
             self._client = open_client(self.target)
-            self._scripts = Scripts(self._client)
+            self._pinned = None if self.cluster else open_pinned(self.target)
+            self._scripts = Scripts(self._client, self._pinned)
             self._listener = open_listener(self.target)
             self._replies = Replies(self._listener, self.keys.reply_prefix)
 
@@ -81,14 +84,14 @@ class RedisBroker(InspectorMixin):
             if owner.is_running() and not owner.is_closed():
                 await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.close(), owner))
             else:  # the owner loop is gone, and its sockets with it
-                self._client = self._listener = self._scripts = self._replies = self._loop = None
+                self._client = self._listener = self._pinned = self._scripts = self._replies = self._loop = None
             return
         if self._replies is not None:
             await self._replies.close()
-        for client in (self._listener, self._client):
+        for client in (self._listener, self._pinned, self._client):
             if client is not None:
                 await client.aclose()
-        self._client = self._listener = self._scripts = self._replies = self._loop = None
+        self._client = self._listener = self._pinned = self._scripts = self._replies = self._loop = None
 
     @property
     def client(self) -> Any:
@@ -332,6 +335,10 @@ class RedisBroker(InspectorMixin):
         return RedisLimiter(
             self.client, prefix=f"{self.keys.prefix}:rate", rate=rate, burst=max(1, int(parse_rate(rate)))
         )
+
+    def concurrency_cap(self) -> ConcurrencyCap:
+        """Gateway admission caps shared by every process on this Redis (SharedCaps)."""
+        return RedisCap(self.client, prefix=f"{self.keys.prefix}:cap")
 
     # -- states --
     async def get_state(self, job_id: str) -> JobState | None:

@@ -8,13 +8,14 @@ Everything else (TLS with `rediss://`, `user:password@`, `/db`, `?socket_timeout
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from redis.asyncio import BlockingConnectionPool, Connection, Redis, SSLConnection
+from redis.asyncio import BlockingConnectionPool, Connection, ConnectionPool, Redis, SSLConnection
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -106,8 +107,26 @@ def open_client(target: RedisUrl) -> Any:
     if target.cluster:
         return RedisCluster.from_url(target.url, **options)
     pool = BlockingConnectionPool.from_url(target.url, max_connections=MAX_CONNECTIONS, timeout=None, **options)
+    return Redis(connection_pool=_fast(pool))
+
+
+def open_pinned(target: RedisUrl) -> Redis:
+    """One connection held for good, for calls that find it free: checking a connection out of the
+    pool and back costs as much as the round trip itself on loopback (redis-py's locks and checks)."""
+    pool = ConnectionPool.from_url(target.url, retry=retry(), **socket_options())
+    return _Pinned(connection_pool=_fast(pool), single_connection_client=True)
+
+
+class _Pinned(Redis):
+    def __del__(self, *args: Any) -> None:
+        """An App left open until its loop closed: redis-py's close would need that loop (and raise)."""
+        with contextlib.suppress(RuntimeError):
+            super().__del__(*args)
+
+
+def _fast(pool: ConnectionPool) -> ConnectionPool:
     pool.connection_class = FastSSLConnection if issubclass(pool.connection_class, SSLConnection) else FastConnection
-    return Redis(connection_pool=pool)
+    return pool
 
 
 def open_listener(target: RedisUrl) -> Redis:

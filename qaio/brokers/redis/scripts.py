@@ -37,15 +37,31 @@ class _Script(Protocol):
 
 
 class Scripts:
-    """Each operation as a typed coroutine, one EVALSHA each (redis-py reloads a script Redis forgot)."""
+    """Each operation as a typed coroutine, one EVALSHA each (redis-py reloads a script Redis forgot).
 
-    def __init__(self, client: Any) -> None:
-        self._registered: dict[str, _Script] = {name: client.register_script(source(name)) for name in NAMES}
+    With a `pinned` client (one held connection) a call goes over it when no other call is using it,
+    and through the pool otherwise: a lone caller skips the pool's checkout, concurrent ones still
+    run side by side.
+    """
+
+    def __init__(self, client: Any, pinned: Any = None) -> None:
+        self._pooled = _register(client)
+        self._pinned = None if pinned is None else _register(pinned)
+        self._pinned_busy = False
+
+    async def _run(self, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        if self._pinned is None or self._pinned_busy:
+            return await self._pooled[name](keys, args)
+        self._pinned_busy = True
+        try:
+            return await self._pinned[name](keys, args)
+        finally:
+            self._pinned_busy = False
 
     async def _grouped(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         if len(keys) % GROUP_SIZE not in (0, 1) or len(keys) < GROUP_SIZE:
             raise ValueError(f"{name}: KEYS must be whole {GROUP_SIZE}-key queue groups, got {len(keys)} keys")
-        return await self._registered[name](keys, args)
+        return await self._run(name, keys, args)
 
     async def enqueue(self, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
         return list(await self._grouped("enqueue", keys, args))
@@ -72,8 +88,12 @@ class Scripts:
         return list(await self._grouped("purge", keys, args))
 
     async def watch(self, job_key: str, channel: str) -> list[bytes | None] | None:
-        fields = await self._registered["watch"]([job_key], [channel])
+        fields = await self._run("watch", [job_key], [channel])
         return None if fields is None else list(fields)
 
     async def progress(self, job_key: str, blob: bytes) -> int:
-        return int(await self._registered["progress"]([job_key], [blob]))
+        return int(await self._run("progress", [job_key], [blob]))
+
+
+def _register(client: Any) -> dict[str, _Script]:
+    return {name: client.register_script(source(name)) for name in NAMES}
