@@ -14,7 +14,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,7 +98,7 @@ class Worker:
         self._processes = ProcessExecutor(processes, app_ref) if processes and app_ref else None
         self._running: dict[str, tuple[Delivery, asyncio.Task[None]]] = {}
         self._cancel_requested: set[str] = set()
-        self._side_tasks: set[asyncio.Task[None]] = set()
+        self._progress_writes: dict[str, asyncio.Task[None]] = {}
         self._outbox: list[Settlement] = []
         self._outbox_ready = asyncio.Event()
         self._slot_free = asyncio.Event()
@@ -121,7 +121,7 @@ class Worker:
         backend = await self.app.backend()
         loop = asyncio.get_running_loop()
         self._rates = TaskRates(backend)
-        self._progress = progress_sink(loop, lambda job_id, p, m: self._spawn(backend.set_progress(job_id, p, m)))
+        self._progress = progress_sink(loop, lambda job_id, p, m: self._write_progress(backend, job_id, p, m))
         await backend.register_worker(self._info(), ttl=30)
         settler = loop.create_task(self._settler(backend))
         heartbeat = loop.create_task(self._heartbeat(backend))
@@ -188,6 +188,9 @@ class Worker:
         finally:
             del self._running[delivery.job_id]
             self._slot_free.set()
+        progress = self._progress_writes.get(delivery.job_id)
+        if progress is not None:
+            await asyncio.wait((progress,))
         self._count(settlement)
         self._outbox.append(settlement)
         self._outbox_ready.set()
@@ -352,11 +355,26 @@ class Worker:
             except Exception:
                 log.exception("heartbeat failed")
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run a fire-and-forget write, keeping a reference so it is not collected mid-flight."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._side_tasks.add(task)
-        task.add_done_callback(self._side_tasks.discard)
+    def _write_progress(self, backend: Backend, job_id: str, progress: float, message: str | None) -> None:
+        """Send a progress report without waiting for it. A job's reports go out in order, and its
+        settlement waits for the last one (a report that lands after the job has finished is refused)."""
+        previous = self._progress_writes.get(job_id)
+
+        async def write() -> None:
+            if previous is not None:
+                await asyncio.wait((previous,))
+            try:
+                await backend.set_progress(job_id, progress, message)
+            except Exception:
+                log.exception("progress of job %s not stored", job_id)
+
+        task = asyncio.get_running_loop().create_task(write())
+        self._progress_writes[job_id] = task
+        task.add_done_callback(lambda done: self._forget_progress(job_id, done))
+
+    def _forget_progress(self, job_id: str, done: asyncio.Task[None]) -> None:
+        if self._progress_writes.get(job_id) is done:
+            del self._progress_writes[job_id]
 
     def _info(self) -> WorkerInfo:
         return WorkerInfo(

@@ -98,6 +98,26 @@ async def test_a_delayed_job_wakes_a_blocked_claim_when_due(broker: RedisBroker)
     assert len(got) == 1 and abs(time.time() - due) < 0.2
 
 
+async def test_after_a_partial_claim_the_next_one_blocks_until_due(broker: RedisBroker, raw: redis.Redis) -> None:
+    """A claim that got fewer jobs than it asked for took all that was ready: the next claim blocks
+    first, and still wakes for a new job at once and for an already waiting delayed job at its eta."""
+    due = time.time() + 0.4
+    delayed, ready = job(eta=due), job()
+    await broker.enqueue([delayed, ready])
+    assert [d.job_id for d in await broker.claim(["default"], limit=5, lease=5, wait=0)] == [ready.job_id]
+    raw.delete(*broker.keys.group("default")[10:20])  # the markers, as if another worker's BZPOPMIN took them
+    got = await asyncio.wait_for(broker.claim(["default"], limit=5, lease=5, wait=3), 5)
+    assert [d.job_id for d in got] == [delayed.job_id] and abs(time.time() - due) < 0.3
+
+    claim = asyncio.create_task(broker.claim(["default"], limit=5, lease=5, wait=3))
+    await asyncio.sleep(0.2)
+    assert not claim.done()
+    start, late = time.monotonic(), job()
+    await broker.enqueue([late])
+    assert [d.job_id for d in await asyncio.wait_for(claim, 2)] == [late.job_id]
+    assert time.monotonic() - start < 0.5
+
+
 async def test_wakeups_chain_to_the_next_idle_worker(url: str) -> None:
     """One enqueue of many jobs sets one marker; each claimer re-arms it while jobs remain."""
     brokers = [RedisBroker(url, serializer=SERIALIZER) for _ in range(3)]
@@ -146,6 +166,27 @@ async def test_wait_state_is_pushed(broker: RedisBroker, url: str) -> None:
     state = await asyncio.wait_for(waiter, 2)
     assert time.monotonic() - start < 0.1
     assert state is not None and state.status is JobStatus.SUCCEEDED and state.result == {"answer": 42}
+
+
+async def test_a_waiting_process_gets_later_jobs_pushed_unasked(broker: RedisBroker, raw: redis.Redis) -> None:
+    """Once a process has waited, its new jobs carry its reply channel from the enqueue on, and an end
+    pushed before anyone waits is kept for the waiter: here it is the only copy left."""
+    first = job()
+    await broker.enqueue([first])
+    assert raw.hget(broker.keys.job("default", first.job_id), "w") is None
+    (delivery,) = await broker.claim(["default"], limit=1, lease=5, wait=0)
+    await broker.settle([Settlement(delivery, Action.ACK, succeeded())])
+    assert (await broker.wait_state(first.job_id, timeout=5)) is not None  # starts the listener
+
+    second = job()
+    await broker.enqueue([second])
+    assert raw.hget(broker.keys.job("default", second.job_id), "w") is not None
+    (delivery,) = await broker.claim(["default"], limit=1, lease=5, wait=0)
+    await broker.settle([Settlement(delivery, Action.ACK, succeeded(), result=b'"pushed"')])
+    await asyncio.sleep(0.2)  # the push arrives while nobody waits
+    raw.delete(broker.keys.job("default", second.job_id))
+    state = await asyncio.wait_for(broker.wait_state(second.job_id, timeout=5), 2)
+    assert state is not None and state.status is JobStatus.SUCCEEDED and state.result == "pushed"
 
 
 async def test_a_results_of_any_bytes_survive_the_push(url: str) -> None:

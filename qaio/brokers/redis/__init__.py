@@ -10,6 +10,7 @@ the loop that opened them.
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 import time
 from collections.abc import Iterable, Sequence
@@ -65,6 +66,8 @@ class RedisBroker(InspectorMixin):
         self._registered: set[str] = set()
         self._where: dict[str, str] = {}
         self._turn = 0
+        #: (queues, max level) whose last claim took all that was ready -> when their next delayed job is due
+        self._drained: dict[tuple[tuple[str, ...], int], float] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- plumbing --
@@ -159,10 +162,15 @@ class RedisBroker(InspectorMixin):
             )
         if registry:
             keys.append(self.keys.queues)
+        replies = self._replies if self._replies is not None and self._replies.started else None
+        if replies is not None:
+            args.append(replies.channel)
         created = await self.scripts.enqueue(keys, args)
         for job, ok in zip(jobs, created, strict=True):
             if ok:
                 self._remember(job.job_id, self.keys.job(job.queue, job.job_id))
+                if replies is not None:
+                    replies.expect(job.job_id)
         return [bool(ok) for ok in created]
 
     async def _enqueue_cluster(self, jobs: Sequence[Enqueued]) -> list[bool]:
@@ -200,16 +208,24 @@ class RedisBroker(InspectorMixin):
         self, queues: Sequence[str], *, limit: int, lease: float, max_level: int = 9, wait: float = 1.0
     ) -> list[Delivery]:
         """Claim; when nothing is due, block on the queues' markers until a job arrives, the next
-        delayed job is due, or `wait` runs out, then claim again."""
+        delayed job is due, or `wait` runs out, then claim again. A claim that got fewer jobs than it
+        asked for took all that was ready, so the next one blocks first instead of asking in vain."""
         if not queues or limit <= 0:
             return []
         max_level = min(max(max_level, 0), LEVELS - 1)
         if self.cluster:
             await self._register_queues(queues)
         self._known_queues.update(queues)
-        deadline = time.monotonic() + wait
+        start = time.monotonic()
+        deadline = start + wait
+        drained = (tuple(queues), max_level)
+        next_due = self._drained.pop(drained, None)
+        if next_due is not None and wait > 0:
+            await self._block(queues, max_level, min(wait, max(next_due - start, 0.001)))
         while True:
             deliveries, now_ms, next_eta = await self._claim_once(queues, limit, lease, max_level)
+            if deliveries and len(deliveries) < limit:
+                self._drained[drained] = time.monotonic() + (next_eta - now_ms) / 1000 if next_eta >= 0 else math.inf
             if deliveries or wait <= 0:
                 return deliveries
             remaining = deadline - time.monotonic()
@@ -361,6 +377,10 @@ class RedisBroker(InspectorMixin):
         await replies.start()
         job_key = await self._locate(job_id)
         located = job_id not in self._where  # True once the key came from the index, not the cache
+        if job_key is not None and timeout > 0 and replies.expects(job_id):
+            pushed = await replies.wait_pushed(job_id, min(timeout, RECHECK))
+            if pushed is not None:
+                return decode_state(pushed, Keys.queue_of(job_key), self._serializer)
         while True:
             if job_key is None:
                 return None

@@ -5,6 +5,10 @@ process's channel to the job. The script that finishes the job publishes the fin
 channel; the listener hands it to the waiting futures. Pub/sub drops messages while a connection is
 down, so after every reconnect the waiters re-read their jobs (and each waiter also re-reads at least
 every `RECHECK` seconds, a cheap net under any message lost some other way).
+
+Once the listener runs, the jobs this process enqueues carry its channel from the start (enqueue.lua
+writes it), so waiting for one of them needs no `watch.lua` call: the listener expects their ends and
+keeps an end that arrives before anyone waits for it (a few, briefly) for the waiter that comes next.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ log = logging.getLogger("qaio.redis")
 
 #: The most a waiter trusts the push channel before it re-reads its job (seconds).
 RECHECK = 5.0
+#: Jobs enqueued with our channel whose end has not arrived yet, remembered (oldest forgotten first).
+EXPECTED = 65536
+#: Ends that arrived before anyone waited for them, kept for the waiter that comes right after.
+EARLY = 1024
 
 Fields = list[bytes | None]  #: s, t, e, sa, x, v, g as stored in the job hash (STATE_FIELDS in _common.lua)
 
@@ -89,6 +97,8 @@ class Replies:
         self.channel = f"{channel_prefix}{uuid.uuid4().hex}"
         self._client = client
         self._waiters: dict[str, set[asyncio.Future[Fields | None]]] = {}
+        self._expected: dict[str, None] = {}
+        self._early: dict[str, Fields] = {}
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Event | None = None
 
@@ -107,6 +117,33 @@ class Replies:
                 await self._task
             self._task = None
 
+    @property
+    def started(self) -> bool:
+        """True once this process has waited for a result: its new jobs should then carry the channel."""
+        return self._task is not None
+
+    def expect(self, job_id: str) -> None:
+        """`job_id` was enqueued with our channel: its end will be pushed without a watch.lua call."""
+        expected = self._expected
+        if len(expected) >= EXPECTED:
+            del expected[next(iter(expected))]
+        expected[job_id] = None
+
+    def expects(self, job_id: str) -> bool:
+        return job_id in self._expected or job_id in self._early
+
+    async def wait_pushed(self, job_id: str, timeout: float) -> Fields | None:
+        """The pushed end of an expected job, or None when it does not come within `timeout`."""
+        early = self._early.pop(job_id, None)
+        if early is not None:
+            return early
+        future = self.add(job_id)
+        try:
+            await asyncio.wait((future,), timeout=timeout)
+            return future.result() if future.done() else None
+        finally:
+            self.discard(job_id, future)
+
     def add(self, job_id: str) -> asyncio.Future[Fields | None]:
         future: asyncio.Future[Fields | None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(job_id, set()).add(future)
@@ -120,12 +157,23 @@ class Replies:
                 del self._waiters[job_id]
 
     def _resolve(self, job_id: str, fields: Fields | None) -> None:
-        for future in self._waiters.pop(job_id, ()):
-            if not future.done():
-                future.set_result(fields)
+        waiters = self._waiters.pop(job_id, None)
+        if waiters:
+            for future in waiters:
+                if not future.done():
+                    future.set_result(fields)
+        elif fields is not None and job_id in self._expected:
+            early = self._early
+            if len(early) >= EARLY:
+                del early[next(iter(early))]
+            early[job_id] = fields
+        if fields is not None:
+            self._expected.pop(job_id, None)
 
     def _recheck_all(self) -> None:
-        """After a reconnect: wake every waiter with None, which makes it re-read its job."""
+        """After a reconnect: wake every waiter with None, which makes it re-read its job, and expect
+        no more pushes for the jobs enqueued so far (theirs may have been lost)."""
+        self._expected.clear()
         for job_id in list(self._waiters):
             self._resolve(job_id, None)
 

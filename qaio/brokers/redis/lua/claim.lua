@@ -73,15 +73,11 @@ for _, source in ipairs(sources) do
   end
 end
 
-if #out == 2 then
-  local next_eta = -1
-  for g = 1, n do
-    local head = redis.call('ZRANGE', delayed_key(g), 0, 0, 'WITHSCORES')
-    if #head > 0 then
-      local eta = tonumber(head[2])
-      if next_eta < 0 or eta < next_eta then next_eta = eta end
-    end
+for g = 1, n do
+  local head = redis.call('ZRANGE', delayed_key(g), 0, 0, 'WITHSCORES')
+  if #head > 0 then
+    local eta = tonumber(head[2])
+    if out[2] < 0 or eta < out[2] then out[2] = eta end
   end
-  out[2] = next_eta
 end
 return out

@@ -4,23 +4,29 @@
 -- ARGV[1]: id-index prefix ('qaio:id:'), or '' on a Cluster (the client has already reserved the ids)
 -- ARGV[2..]: 8 per job: id, group number (1-based), task, body, priority 0-9, level 0-9,
 --            eta ms (0 = now), enqueued_at (seconds, as given)
+-- ARGV[last] (optional, present when the count after ARGV[1] is one more than a multiple of 8): the
+--            producer's reply channel, stored in each new job's field 'w' (as watch.lua would), so a
+--            producer that will wait has the end pushed without a watch.lua call of its own.
 -- Returns: one integer per job: 1 created, 0 the id exists already (its job was left alone).
 -- Wakes: ZADD marker:<level> 0 'm' (ready) or LT eta (delayed), once per group and level.
 local now = nil -- read the clock only when a job has an eta
 local created = {}
 local wake = {}
+local last = #ARGV
+local reply = nil
+if (last - 1) % 8 == 1 then reply, last = ARGV[last], last - 1 end
 local n = groups()
 if #KEYS > n * GROUP then
   for g = 1, n do redis.call('SADD', KEYS[#KEYS], string.match(KEYS[(g - 1) * GROUP + 1], '{(.-)}')) end
 end
 -- Reserve one FIFO number per job and group with a single INCRBY (numbers of delayed jobs go unused).
 local seqs = {}
-for i = 3, #ARGV, 8 do
+for i = 3, last, 8 do
   local g = tonumber(ARGV[i])
   seqs[g] = (seqs[g] or 0) + 1
 end
 for g, count in pairs(seqs) do seqs[g] = redis.call('INCRBY', seq_key(g), count) - count end
-for i = 2, #ARGV, 8 do
+for i = 2, last, 8 do
   local id, g = ARGV[i], tonumber(ARGV[i + 1])
   local jk = job_key(g, id)
   if ARGV[1] == '' or redis.call('SET', ARGV[1] .. id, jk, 'NX') then
@@ -29,6 +35,7 @@ for i = 2, #ARGV, 8 do
     local priority, level, eta = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
     redis.call('HSET', jk, 'b', ARGV[i + 3], 't', ARGV[i + 2], 'p', priority, 'l', level, 'e', ARGV[i + 7],
       's', 'queued', 'd', 0)
+    if reply then redis.call('HSET', jk, 'w', reply) end
     local mk = marker_key(g, level)
     if eta > 0 and now == nil then now = clock() end
     if eta > 0 and eta > now then
