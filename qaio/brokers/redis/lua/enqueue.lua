@@ -12,6 +12,7 @@
 local now = nil -- read the clock only when a job has an eta
 local created = {}
 local wake = {}
+local ready = {} -- ready key -> { score, id, score, id, ... }: one ZADD per key and call
 local last = #ARGV
 local reply = nil
 if (last - 1) % 8 == 1 then reply, last = ARGV[last], last - 1 end
@@ -43,7 +44,11 @@ for i = 2, last, 8 do
       if wake[mk] == nil or wake[mk] > eta then wake[mk] = eta end
     else
       seqs[g] = seqs[g] + 1
-      redis.call('ZADD', ready_key(g, level), ready_score(priority, seqs[g]), id)
+      local rk = ready_key(g, level)
+      local entries = ready[rk]
+      if entries == nil then entries = {}; ready[rk] = entries end
+      entries[#entries + 1] = ready_score(priority, seqs[g])
+      entries[#entries + 1] = id
       wake[mk] = 0
     end
     created[#created + 1] = 1
@@ -51,5 +56,6 @@ for i = 2, last, 8 do
     created[#created + 1] = 0
   end
 end
+for rk, entries in pairs(ready) do redis.call('ZADD', rk, unpack(entries)) end
 for mk, score in pairs(wake) do redis.call('ZADD', mk, 'LT', score, 'm') end
 return created
