@@ -163,14 +163,22 @@ class RedisBroker(InspectorMixin):
         if registry:
             keys.append(self.keys.queues)
         replies = self._replies if self._replies is not None and self._replies.started else None
-        if replies is not None:
+        if replies is not None:  # expected before the call: an end may be pushed before its reply is read
             args.append(replies.channel)
-        created = await self.scripts.enqueue(keys, args)
+            for job in jobs:
+                replies.expect(job.job_id)
+        try:
+            created = await self.scripts.enqueue(keys, args)
+        except BaseException:
+            if replies is not None:
+                for job in jobs:
+                    replies.forget(job.job_id)
+            raise
         for job, ok in zip(jobs, created, strict=True):
             if ok:
                 self._remember(job.job_id, self.keys.job(job.queue, job.job_id))
-                if replies is not None:
-                    replies.expect(job.job_id)
+            elif replies is not None:
+                replies.forget(job.job_id)
         return [bool(ok) for ok in created]
 
     async def _enqueue_cluster(self, jobs: Sequence[Enqueued]) -> list[bool]:

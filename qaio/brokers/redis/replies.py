@@ -129,6 +129,11 @@ class Replies:
             del expected[next(iter(expected))]
         expected[job_id] = None
 
+    def forget(self, job_id: str) -> None:
+        """`job_id` was not enqueued after all (its id was taken, or the call failed)."""
+        self._expected.pop(job_id, None)
+        self._early.pop(job_id, None)
+
     def expects(self, job_id: str) -> bool:
         return job_id in self._expected or job_id in self._early
 
