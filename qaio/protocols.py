@@ -220,6 +220,16 @@ class SharedRateLimits(Protocol):
 
 
 @runtime_checkable
+class Forgets(Protocol):
+    """Optional: a result store that drops succeeded jobs at once, when their result has been read and
+    nobody will ask again (a gateway's request-reply), instead of keeping them for the result TTL."""
+
+    async def forget(self, job_ids: Sequence[str]) -> None:
+        """Delete the jobs that succeeded; any other (still running, failed, dead...) is left alone."""
+        ...
+
+
+@runtime_checkable
 class SharedCaps(Protocol):
     """Optional: a backend that can host concurrency caps shared by every process using it (Redis)."""
 

@@ -233,6 +233,14 @@ class MemoryBroker:
         heapq.heappush(self._expiring, (job.expire_at, job_id))
         self._notify_state(job_id)
 
+    async def forget(self, job_ids: Sequence[str]) -> None:
+        with self._lock:
+            for job_id in job_ids:
+                job = self._jobs.get(job_id)
+                if job is not None and job.state.status is JobStatus.SUCCEEDED:
+                    del self._jobs[job_id]  # its entry in _expiring finds nothing later
+                    self._state_changed.pop(job_id, None)
+
     # -- states --
     def _notify_state(self, job_id: str) -> None:
         waiters = self._state_changed.pop(job_id, None)

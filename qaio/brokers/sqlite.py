@@ -415,6 +415,13 @@ class SqliteBroker:
             )
             return True
 
+    async def forget(self, job_ids: Sequence[str]) -> None:
+        await self._run(self._forget, list(job_ids))
+
+    def _forget(self, job_ids: list[str]) -> None:
+        with _write(self.db) as db:
+            db.executemany("DELETE FROM qaio_jobs WHERE id = ? AND status = 'succeeded'", [(i,) for i in job_ids])
+
     async def purge(self, queue: str) -> int:
         return await self._run(self._purge, queue)
 

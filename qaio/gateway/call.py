@@ -25,7 +25,7 @@ from qaio.gateway.policy import Policy
 from qaio.job import Job
 from qaio.limits.caps import ConcurrencyCap
 from qaio.message import Message
-from qaio.protocols import Backend, JobState
+from qaio.protocols import Backend, Forgets, JobState
 from qaio.status import JobStatus
 from qaio.task import BoundCall, CallOptions, Task
 
@@ -53,6 +53,7 @@ class Gateway:
         self._background: set[asyncio.Task[None]] = set()
         self._enqueuers: WeakKeyDictionary[asyncio.AbstractEventLoop, Coalescer[Message, Job[Any] | Exception]]
         self._enqueuers = WeakKeyDictionary()
+        self._forgetters: WeakKeyDictionary[asyncio.AbstractEventLoop, Coalescer[str, None]] = WeakKeyDictionary()
 
     # -- configuration --
     def policy(self, task: Task[Any, Any], **changes: Any) -> Policy:
@@ -145,7 +146,26 @@ class Gateway:
         finally:
             if slot is not None and not held:
                 self._spawn(slot.release())  # off the response's path; the cap counts it until then
+        succeeded = state is not None and state.status is JobStatus.SUCCEEDED
+        if succeeded and not policy.keep_results and isinstance(backend, Forgets):
+            self._spawn(self._forget(backend, job_id))
         return self._outcome(state, job_id, task.name, policy)
+
+    async def _forget(self, backend: Forgets, job_id: str) -> None:
+        """Delete an answered job, in a batch with those of the requests answered meanwhile."""
+        loop = asyncio.get_running_loop()
+        coalescer = self._forgetters.get(loop)
+        if coalescer is None:
+
+            async def forget(job_ids: Sequence[str]) -> list[None]:
+                await backend.forget(job_ids)
+                return [None] * len(job_ids)
+
+            coalescer = self._forgetters[loop] = Coalescer(forget)
+        try:
+            await coalescer(job_id)
+        except Exception:  # it expires with the result TTL instead
+            log.warning("could not delete answered job %s; it expires with the result TTL", job_id, exc_info=True)
 
     def _enqueuer(self) -> Coalescer[Message, Job[Any] | Exception]:
         """This loop's enqueue coalescer: the jobs of requests that arrive together go in one write."""

@@ -28,6 +28,9 @@ class Policy:
         cancel_abandoned: cancel a job whose request is gone (504, or the client disconnected). Its slot
             is held until the job has stopped or the lease runs out, so the cap stays true.
         key: the cap's key; default the task's name, so every route of one task shares one cap.
+        keep_results: keep a succeeded job (state and result) for the App's result TTL, to be looked up
+            by id later. By default it is deleted once its answer is out: request-reply traffic then
+            leaves nothing in the store, where expiring a burst's results later stalls Redis.
         queue, priority, level: per-call options of the jobs (default: the task's own).
     """
 
@@ -38,6 +41,7 @@ class Policy:
     retry_after: float = 1.0
     cancel_abandoned: bool = True
     key: str | None = None
+    keep_results: bool = False
     queue: str | None = None
     priority: int | None = None
     level: int | None = None

@@ -14,7 +14,7 @@ import pytest
 
 from qaio import App, JobStatus
 from qaio.message import Message, decode, encode
-from qaio.protocols import Action, Backend, Delivery, Enqueued, JobState, Settlement, WorkerInfo
+from qaio.protocols import Action, Backend, Delivery, Enqueued, Forgets, JobState, Settlement, WorkerInfo
 
 
 def make(
@@ -280,6 +280,23 @@ async def test_results_expire_after_their_ttl(url: str) -> None:
         assert await backend.enqueue([make(app, job_id=job.job_id)]) == [True], "the id is free again"
     finally:
         await app.aclose()
+
+
+async def test_forget_deletes_succeeded_jobs_only(app: App) -> None:
+    """What a gateway does once it has answered: the succeeded job goes; failed and waiting ones stay."""
+    backend = await app.backend()
+    assert isinstance(backend, Forgets)
+    ok, failed, waiting = make(app), make(app), make(app)
+    await backend.enqueue([ok, failed])
+    statuses = {ok.job_id: JobStatus.SUCCEEDED, failed.job_id: JobStatus.FAILED}
+    deliveries = await backend.claim(("default",), limit=2, lease=5, wait=0)
+    await backend.settle([done(d, statuses[d.job_id]) for d in deliveries])
+    await backend.enqueue([waiting])
+    await backend.forget([ok.job_id, failed.job_id, waiting.job_id, "no-such-job"])
+    assert await backend.get_state(ok.job_id) is None
+    assert (await backend.get_state(failed.job_id)).status is JobStatus.FAILED  # type: ignore[union-attr]
+    assert (await backend.get_state(waiting.job_id)).status is JobStatus.QUEUED  # type: ignore[union-attr]
+    assert await backend.enqueue([make(app, job_id=ok.job_id)]) == [True], "its id is free again"
 
 
 async def test_purge_drops_waiting_jobs_only(app: App) -> None:

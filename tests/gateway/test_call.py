@@ -79,6 +79,21 @@ async def test_request_reply(qaio_app: tuple[App, Tasks]) -> None:
         assert await held_slots(gateway, app, tasks.add.name) == 0
 
 
+async def test_answered_jobs_leave_nothing_behind_unless_kept(qaio_app: tuple[App, Tasks]) -> None:
+    """A succeeded request-reply job is deleted once answered (keep_results=True keeps it); a failed one
+    stays for inspection."""
+    app, tasks = qaio_app
+    api, gateway = make_api(app, tasks)
+    gateway.policy(tasks.hello, keep_results=True)
+    backend = await app.backend()
+    async with running_worker(app), client_for(api) as client:
+        for path in ("/add?a=1", "/add?a=2", "/hello", "/boom"):
+            await client.get(path)
+        await gateway.join(timeout=2.0)
+    left = {state.task: state.status for _, state in await backend.list_jobs(queue=None, status=None, limit=100)}
+    assert left == {tasks.hello.name: JobStatus.SUCCEEDED, tasks.boom.name: JobStatus.FAILED}
+
+
 async def test_over_cap_503_at_once_then_released(qaio_app: tuple[App, Tasks]) -> None:
     app, tasks = qaio_app
     api, gateway = make_api(app, tasks)

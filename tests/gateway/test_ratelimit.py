@@ -19,7 +19,7 @@ from .conftest import REDIS_DB, client_for, job_count, running_worker
 
 def api_with(limit: RateLimit, app: App | None = None) -> FastAPI:
     api = FastAPI()
-    gateway = Gateway(app) if app is not None else None
+    gateway = Gateway(app, keep_results=True) if app is not None else None  # jobs stay countable
     tasks = None if app is None else app.tasks["gw.hello"]
 
     @api.get("/", dependencies=[Depends(limit)])

@@ -353,6 +353,22 @@ class RedisBroker(InspectorMixin):
             await self._expire_index([job_id])
         return outcome > 0
 
+    async def forget(self, job_ids: Sequence[str]) -> None:
+        by_queue: dict[str, list[str]] = {}
+        for job_id in job_ids:
+            job_key = await self._locate(job_id)
+            if job_key is not None:
+                by_queue.setdefault(Keys.queue_of(job_key), []).append(job_id)
+                self._where.pop(job_id, None)
+        for slot in self._slots(by_queue):
+            args: list[Any] = [self._index_arg]
+            for number, queue in enumerate(slot, 1):
+                for job_id in by_queue[queue]:
+                    args += (job_id, number)
+            gone = await self.scripts.forget(self._group_keys(slot), args)
+            if self.cluster and gone:
+                await self._delete_index([raw.decode() for raw in gone])
+
     def rate_limiter(self, name: str, rate: str) -> Limiter:
         """A task's start rate, shared by every worker on this Redis (SharedRateLimits); a second's
         worth of starts may wait their turn, as with the per-process limiter."""
