@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import redis
 from redis_servers import RedisServer
 
@@ -251,14 +252,24 @@ async def test_wait_state_times_out_with_the_latest_state(broker: RedisBroker) -
     assert await broker.wait_state("no-such-job", timeout=0.1) is None
 
 
-async def test_a_push_lost_to_a_dropped_connection_is_recovered(server_factory: Callable[..., RedisServer]) -> None:
+@pytest.mark.parametrize("listening", [False, True], ids=["subscribed-by-watch", "channel-from-enqueue"])
+async def test_a_push_lost_to_a_dropped_connection_is_recovered(
+    server_factory: Callable[..., RedisServer], listening: bool
+) -> None:
     """The listener's connection is killed and the job finishes while it is down: the waiter re-reads
-    the job after the reconnect instead of waiting for a message that was never delivered."""
+    the job after the reconnect instead of waiting for a message that was never delivered. Both ways a
+    job gets its reply channel: watch.lua when waiting starts, or enqueue.lua once the listener runs."""
     server = server_factory()
     broker = RedisBroker(server.url, serializer=SERIALIZER)
     await broker.connect()
     admin = redis.Redis(port=server.port)
     try:
+        if listening:
+            first = job()
+            await broker.enqueue([first])
+            (delivery,) = await broker.claim(["default"], limit=1, lease=5, wait=0)
+            await broker.settle([Settlement(delivery, Action.ACK, succeeded())])
+            assert await broker.wait_state(first.job_id, timeout=5) is not None
         item = job()
         await broker.enqueue([item])
         waiter = asyncio.create_task(broker.wait_state(item.job_id, timeout=10))
