@@ -68,6 +68,13 @@ async def test_enqueue_claim_settle_state_on_a_cluster(broker: RedisBroker) -> N
         final = await broker.get_state(d.job_id)
         assert final is not None and final.status is JobStatus.SUCCEEDED and final.queue == d.queue
 
+    # A gateway's forget: the jobs and their index entries (kept by the client, in other slots) go.
+    await broker.forget([d.job_id for d in got])
+    for d in got:
+        assert await broker.get_state(d.job_id) is None
+        assert await broker.client.exists(broker.keys.index(d.job_id)) == 0
+    assert await broker.enqueue([job("alpha", job_id=got[0].job_id)]) == [True]
+
 
 async def test_cancel_and_blocking_on_a_cluster(broker: RedisBroker) -> None:
     queued, running = job("alpha"), job("gamma")
