@@ -119,8 +119,9 @@ async def test_after_a_partial_claim_the_next_one_blocks_until_due(broker: Redis
     assert time.monotonic() - start < 0.5
 
 
-async def test_wakeups_chain_to_the_next_idle_worker(url: str) -> None:
-    """One enqueue of many jobs sets one marker; each claimer re-arms it while jobs remain."""
+async def test_every_idle_worker_wakes_for_a_burst(url: str) -> None:
+    """Three idle workers and one enqueue of six jobs: each worker gets one handed to it at once (the
+    rest are ready behind the re-armed marker), and all six are taken, none twice."""
     brokers = [RedisBroker(url, serializer=SERIALIZER) for _ in range(3)]
     for b in brokers:
         await b.connect()
@@ -129,12 +130,74 @@ async def test_wakeups_chain_to_the_next_idle_worker(url: str) -> None:
         await asyncio.sleep(0.2)
         start = time.monotonic()
         await brokers[0].enqueue([job() for _ in range(6)])
-        results = await asyncio.gather(*claims)
-        assert sorted(len(r) for r in results) == [2, 2, 2]
-        assert time.monotonic() - start < 0.5
+        first = await asyncio.gather(*claims)
+        assert all(first) and time.monotonic() - start < 0.5
+        rest = [d for b in brokers for d in await b.claim(["default"], limit=2, lease=5, wait=0)]
+        taken = [d.job_id for got in first for d in got] + [d.job_id for d in rest]
+        assert len(taken) == 6 and len(set(taken)) == 6
     finally:
         for b in brokers:
             await b.close()
+
+
+async def test_an_idle_worker_is_handed_the_next_job(broker: RedisBroker, url: str, raw: redis.Redis) -> None:
+    """A blocked worker is registered as idle: the next ready job of a level it takes is leased to it
+    inside the enqueue and lands in its inbox, never in the ready zset; one it does not take waits."""
+    producer = RedisBroker(url, serializer=SERIALIZER)
+    await producer.connect()
+    try:
+        claim = asyncio.create_task(broker.claim(["default"], limit=4, lease=5, max_level=3, wait=3))
+        await asyncio.sleep(0.2)
+        heavy, light = job(level=7), job(level=2)
+        await producer.enqueue([heavy])
+        await asyncio.sleep(0.2)
+        assert not claim.done(), "a level-7 job is not handed to a worker that takes levels 0-3"
+        await producer.enqueue([light])
+        (delivery,) = await asyncio.wait_for(claim, 2)
+        assert delivery.job_id == light.job_id and delivery.deliveries == 1
+        group = broker.keys.group("default")
+        assert raw.zcard(group[2]) == 0 and raw.zcard(group[7]) == 1  # ready:2 never held it; ready:7 waits
+        assert (await broker.get_state(light.job_id)).status is JobStatus.STARTED  # type: ignore[union-attr]
+        await broker.settle([Settlement(delivery, Action.ACK, succeeded())])
+        assert (await broker.get_state(light.job_id)).status is JobStatus.SUCCEEDED  # type: ignore[union-attr]
+    finally:
+        await producer.close()
+
+
+async def test_a_job_handed_to_a_worker_that_died_is_delivered_again(url: str) -> None:
+    """At-least-once: the job handed to a worker that never takes it is reaped when its lease runs out."""
+    dead, alive = (RedisBroker(url, serializer=SERIALIZER) for _ in range(2))
+    await dead.connect()
+    await alive.connect()
+    try:
+        assert await dead.claim(["default"], limit=1, lease=0.2, wait=0.05) == []  # registers, then "dies"
+        item = job()
+        await alive.enqueue([item])
+        assert await alive.claim(["default"], limit=1, lease=5, wait=0) == [], "it was handed to the dead one"
+        await asyncio.sleep(0.3)
+        assert await alive.reap() == 1
+        (again,) = await alive.claim(["default"], limit=1, lease=5, wait=0)
+        assert again.job_id == item.job_id and again.deliveries == 2
+    finally:
+        await alive.close()
+        dead._known_queues.clear()  # it died: no retire
+        await dead.close()
+
+
+async def test_a_stopping_worker_gives_handed_jobs_back(url: str) -> None:
+    """A worker that closes drops its idle registration and returns what was handed to it, unrun."""
+    leaving, staying = (RedisBroker(url, serializer=SERIALIZER) for _ in range(2))
+    await leaving.connect()
+    await staying.connect()
+    try:
+        assert await leaving.claim(["default"], limit=1, lease=5, wait=0.05) == []
+        item = job()
+        await staying.enqueue([item])
+        await leaving.close()
+        (delivery,) = await staying.claim(["default"], limit=1, lease=5, wait=0)
+        assert delivery.job_id == item.job_id and delivery.deliveries == 1
+    finally:
+        await staying.close()
 
 
 async def test_levels_and_priorities_across_queues(broker: RedisBroker) -> None:

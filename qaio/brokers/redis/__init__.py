@@ -10,6 +10,7 @@ the loop that opened them.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import secrets
 import time
@@ -33,10 +34,14 @@ from qaio.status import FINISHED
 
 __all__ = ["RedisBroker"]
 
+log = logging.getLogger("qaio.redis")
+
 #: Jobs per script call: keeps one call's time on the server in the low milliseconds.
 CHUNK = 2000
 #: Job id -> job key cache size (ids this process enqueued, so wait_state skips the index lookup).
 WHERE_CACHE = 65536
+#: How long a blocked worker's idle registration lasts (ms): longer than one block (2 s at most).
+IDLE_MS = 3000
 
 _ACTIONS = {Action.ACK: "a", Action.DEAD: "d", Action.RETRY: "r", Action.RELEASE: "l"}
 
@@ -66,6 +71,8 @@ class RedisBroker(InspectorMixin):
         self._registered: set[str] = set()
         self._where: dict[str, str] = {}
         self._turn = 0
+        #: This broker's name as a worker: enqueue.lua hands jobs to it while it is registered as idle.
+        self._token = secrets.token_hex(6)
         #: (queues, max level) whose last claim took all that was ready -> when their next delayed job is due
         self._drained: dict[tuple[tuple[str, ...], int], float] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -91,6 +98,8 @@ class RedisBroker(InspectorMixin):
             return
         if self._replies is not None:
             await self._replies.close()
+        if self._client is not None and self._known_queues:
+            await self._retire()
         for client in (self._listener, self._pinned, self._client):
             if client is not None:
                 await client.aclose()
@@ -206,6 +215,14 @@ class RedisBroker(InspectorMixin):
                     created[i] = ok
         return created
 
+    async def _retire(self) -> None:
+        """As a worker stops: no more jobs handed to it, and those handed but not yet taken go back."""
+        try:
+            for slot in self._slots(sorted(self._known_queues)):
+                await self.scripts.retire(self._group_keys(slot), [self._index_arg, self._token])
+        except Exception:  # their leases run out and they are reaped instead
+            log.warning("could not give back the jobs handed to this worker", exc_info=True)
+
     async def _register_queues(self, queues: Iterable[str]) -> None:
         new = [q for q in dict.fromkeys(queues) if q not in self._registered]
         if new:
@@ -229,9 +246,11 @@ class RedisBroker(InspectorMixin):
         drained = (tuple(queues), max_level)
         next_due = self._drained.pop(drained, None)
         if next_due is not None and wait > 0:
-            await self._block(queues, max_level, min(wait, max(next_due - start, 0.001)))
+            handed = await self._block(queues, max_level, min(wait, max(next_due - start, 0.001)))
+            if handed is not None:
+                return [handed]
         while True:
-            deliveries, now_ms, next_eta = await self._claim_once(queues, limit, lease, max_level)
+            deliveries, now_ms, next_eta = await self._claim_once(queues, limit, lease, max_level, wait > 0)
             if deliveries and len(deliveries) < limit:
                 self._drained[drained] = time.monotonic() + (next_eta - now_ms) / 1000 if next_eta >= 0 else math.inf
             if deliveries or wait <= 0:
@@ -241,11 +260,15 @@ class RedisBroker(InspectorMixin):
                 return []
             if next_eta >= 0:
                 remaining = min(remaining, max((next_eta - now_ms) / 1000, 0.001))
-            await self._block(queues, max_level, remaining)
+            handed = await self._block(queues, max_level, remaining)
+            if handed is not None:
+                return [handed]
 
     async def _claim_once(
-        self, queues: Sequence[str], limit: int, lease: float, max_level: int
+        self, queues: Sequence[str], limit: int, lease: float, max_level: int, idle: bool
     ) -> tuple[list[Delivery], int, int]:
+        """One claim script call per slot. With `idle`, a call that comes up short registers this
+        worker as idle, so that the next job enqueued is handed straight to it (see `_block`)."""
         receipt = secrets.token_hex(8)
         lease_ms = max(int(lease * 1000), 1)
         slots = self._slots(queues)
@@ -254,37 +277,44 @@ class RedisBroker(InspectorMixin):
             slots = slots[self._turn :] + slots[: self._turn]
         deliveries: list[Delivery] = []
         now_ms, next_eta = 0, -1
+        args = [self._index_arg, 0, lease_ms, max_level, receipt, self._token, "1" if idle else "0", IDLE_MS]
         for slot in slots:
             want = limit - len(deliveries)
             if want <= 0:
                 break
-            out = await self.scripts.claim(
-                self._group_keys(slot), [self._index_arg, want, lease_ms, max_level, receipt]
-            )
+            args[1] = want
+            out = await self.scripts.claim(self._group_keys(slot), args)
             now_ms = int(out[0])
             eta = int(out[1])
             if eta >= 0 and (next_eta < 0 or eta < next_eta):
                 next_eta = eta
-            for i in range(2, len(out), 4):
+            first = 3 + 2 * int(out[2])
+            for i in range(3, first, 2):
+                deliveries.append(handed_delivery(out[i], slot[out[i + 1] - 1]))
+            for i in range(first, len(out), 4):
                 deliveries.append(Delivery(out[i].decode(), out[i + 1], receipt, int(out[i + 2]), slot[out[i + 3] - 1]))
         return deliveries, now_ms, next_eta
 
-    async def _block(self, queues: Sequence[str], max_level: int, timeout: float) -> None:
-        """BZPOPMIN on the markers of the levels we take: returns when one is set or on timeout."""
+    async def _block(self, queues: Sequence[str], max_level: int, timeout: float) -> Delivery | None:
+        """BZPOPMIN on this worker's inboxes and the markers of the levels we take: returns when a job is
+        handed to us (that delivery), when a marker is set, or on timeout (None)."""
         # "0" would block forever; 2 s at most, so a lost wake-up never costs more than that.
         seconds = f"{min(max(timeout, 0.001), 2.0):.3f}"
         slots = self._slots(queues)
-        markers = [
-            [self.keys.group(q)[LEVELS + level] for q in slot for level in range(max_level + 1)] for slot in slots
+        inboxes = {self.keys.inbox(q, self._token).encode(): q for q in queues}
+        keys = [
+            [self.keys.inbox(q, self._token) for q in slot]
+            + [self.keys.group(q)[LEVELS + level] for q in slot for level in range(max_level + 1)]
+            for slot in slots
         ]
-        if len(markers) == 1:
-            await self.client.execute_command("BZPOPMIN", *markers[0], seconds)
-            return
+        if len(keys) == 1:
+            return _handed(await self.client.execute_command("BZPOPMIN", *keys[0], seconds), inboxes)
         # A Cluster with several queues: one blocking call per queue, the first to return wins.
         loop = asyncio.get_running_loop()
-        waits = [loop.create_task(self.client.execute_command("BZPOPMIN", *keys, seconds)) for keys in markers]
+        waits = [loop.create_task(self.client.execute_command("BZPOPMIN", *each, seconds)) for each in keys]
         try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            return next((d for d in (_handed(task.result(), inboxes) for task in done) if d is not None), None)
         finally:
             for task in waits:
                 task.cancel()
@@ -434,6 +464,25 @@ class RedisBroker(InspectorMixin):
         job_key = await self._locate(job_id)
         if job_key is not None:
             await self.scripts.progress(job_key, orjson.dumps([progress, message]))
+
+
+def _handed(popped: list[bytes] | None, inboxes: dict[bytes, str]) -> Delivery | None:
+    """The delivery if BZPOPMIN popped it from one of our inboxes; None for a marker or a timeout."""
+    queue = inboxes.get(popped[0]) if popped else None
+    return None if queue is None or popped is None else handed_delivery(popped[1], queue)
+
+
+def handed_delivery(frame: bytes, queue: str) -> Delivery:
+    """A delivery that enqueue.lua handed to this worker: netstrings of id, receipt, deliveries, body."""
+    fields: list[bytes] = []
+    pos = 0
+    for _ in range(4):
+        colon = frame.index(b":", pos)
+        end = colon + 1 + int(frame[pos:colon])
+        fields.append(frame[colon + 1 : end])
+        pos = end
+    job_id, receipt, deliveries, body = fields
+    return Delivery(job_id.decode(), body, receipt.decode(), int(deliveries), queue)
 
 
 def _settle_args(item: Settlement, group: int) -> tuple[Any, ...]:

@@ -48,6 +48,10 @@ class Keys:
         """A job's hash, in its queue's slot (the claim script builds the same name in Lua)."""
         return f"{self.prefix}:{{{queue}}}:job:{job_id}"
 
+    def inbox(self, queue: str, token: str) -> str:
+        """A worker's inbox in `queue`: the deliveries enqueue.lua handed to it (claim.lua's idle workers)."""
+        return f"{self.prefix}:{{{queue}}}:inbox:{token}"
+
     def index(self, job_id: str) -> str:
         return self.index_prefix + job_id
 

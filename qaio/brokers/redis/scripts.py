@@ -17,7 +17,7 @@ from qaio.brokers.redis.keys import GROUP_SIZE
 LUA = Path(__file__).with_name("lua")
 
 #: Scripts whose KEYS are whole queue groups (optionally plus one trailing key).
-GROUPED = ("enqueue", "claim", "settle", "extend", "reap", "cancel", "requeue", "purge", "forget")
+GROUPED = ("enqueue", "claim", "settle", "extend", "reap", "cancel", "requeue", "purge", "forget", "retire")
 #: Scripts on one job hash.
 SINGLE = ("watch", "progress")
 NAMES = GROUPED + SINGLE
@@ -89,6 +89,9 @@ class Scripts:
 
     async def forget(self, keys: Sequence[str], args: Sequence[Any]) -> list[bytes]:
         return list(await self._grouped("forget", keys, args))
+
+    async def retire(self, keys: Sequence[str], args: Sequence[Any]) -> int:
+        return int(await self._grouped("retire", keys, args))
 
     async def watch(self, job_key: str, channel: str) -> list[bytes | None] | None:
         fields = await self._run("watch", [job_key], [channel])

@@ -25,6 +25,39 @@ local function job_key(g, id)
   return prefix .. id
 end
 
+-- Idle workers of a queue (zset: 'token|max level|lease ms' -> registration expiry ms) and a worker's
+-- inbox of jobs handed to it (zset of delivery frames); in the queue's slot, like the job hashes.
+local function idle_key(g) return string.sub(KEYS[(g - 1) * GROUP + 1], 1, -8) .. 'idle' end
+local function inbox_key(g, token) return string.sub(KEYS[(g - 1) * GROUP + 1], 1, -8) .. 'inbox:' .. token end
+
+-- A handed-off delivery as the worker reads it: netstrings of id, receipt, deliveries and body.
+local function delivery_frame(id, receipt, deliveries, body)
+  local d = tostring(deliveries)
+  return #id .. ':' .. id .. #receipt .. ':' .. receipt .. #d .. ':' .. d .. #body .. ':' .. body
+end
+
+local function read_netstring(s, pos)
+  local colon = string.find(s, ':', pos, true)
+  local n = tonumber(string.sub(s, pos, colon - 1))
+  return string.sub(s, colon + 1, colon + n), colon + n + 1
+end
+
+-- Take back a worker's idle registrations in group g and the deliveries handed to it that are still its
+-- own (a lease that ran out was reaped, and its job may be another worker's now): { { frame, id }, ... }.
+local function take_back(g, token)
+  local key = idle_key(g)
+  for _, member in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    if string.sub(member, 1, #token + 1) == token .. '|' then redis.call('ZREM', key, member) end
+  end
+  local box, frames = inbox_key(g, token), {}
+  for _, frame in ipairs(redis.call('ZRANGE', box, 0, -1)) do
+    local id, pos = read_netstring(frame, 1)
+    if redis.call('HGET', job_key(g, id), 'r') == read_netstring(frame, pos) then frames[#frames + 1] = { frame, id } end
+  end
+  redis.call('DEL', box)
+  return frames
+end
+
 local function clock()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), t[1] .. '.' .. string.format('%06d', t[2])

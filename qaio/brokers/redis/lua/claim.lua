@@ -2,13 +2,30 @@
 -- KEYS: one 25-key group per queue to take from (keys.py GROUP_SUFFIXES).
 -- ARGV[1]: id-index prefix or '' (unused here; every script takes it first)
 -- ARGV[2]: limit   ARGV[3]: lease ms   ARGV[4]: max level 0-9   ARGV[5]: receipt token of this claim
--- Returns: { now ms, next delayed eta ms or -1, then 4 per job: id, body, deliveries, group number }.
+-- ARGV[6]: the worker's token ('' = none)   ARGV[7]: '1' = register as idle if this claim comes up short
+-- ARGV[8]: how long an idle registration lasts, ms (the worker blocks for less, then claims again)
+-- Returns: { now ms, next delayed eta ms or -1, N, then N pairs: delivery frame handed to this worker
+--            (enqueue.lua), group number; then 4 per claimed job: id, body, deliveries, group number }.
 -- Steps: promote due delayed jobs (up to 1000 per group and call), pop the best ready entries,
 -- lease each (receipt, deliveries + 1, status started, leased zset by expiry), and re-arm the marker
 -- of every level that still has ready jobs so the next idle worker wakes (chained wake-ups).
+-- With a token: first take back this worker's idle registrations and the jobs handed to it meanwhile
+-- (still leased to it); last, if it got fewer jobs than it asked for, register it as idle again.
 local now, now_s = clock()
 local limit, lease, max_level, receipt = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local token, register, idle_ttl = ARGV[6] or '', ARGV[7] == '1', tonumber(ARGV[8] or '0')
 local n = groups()
+
+local handed = {}
+if token ~= '' then
+  for g = 1, n do
+    for _, taken in ipairs(take_back(g, token)) do
+      handed[#handed + 1] = taken[1]
+      handed[#handed + 1] = g
+    end
+  end
+  limit = limit - #handed / 2
+end
 
 for g = 1, n do
   local due = redis.call('ZRANGEBYSCORE', delayed_key(g), '-inf', now, 'LIMIT', 0, 1000)
@@ -28,10 +45,10 @@ for g = 1, n do
 end
 
 local picked = {} -- { id, group }
-if #sources == 1 then
+if limit > 0 and #sources == 1 then
   local popped = redis.call('ZPOPMIN', sources[1][1], limit)
   for i = 1, #popped, 2 do picked[#picked + 1] = { popped[i], sources[1][2] } end
-elseif #sources > 1 then
+elseif limit > 0 and #sources > 1 then
   local heads = {}
   for s, source in ipairs(sources) do
     local entries = redis.call('ZRANGE', source[1], 0, limit - 1, 'WITHSCORES')
@@ -48,7 +65,8 @@ elseif #sources > 1 then
   end
 end
 
-local out = { now, -1 }
+local out = { now, -1, #handed / 2 }
+for _, v in ipairs(handed) do out[#out + 1] = v end
 local until_ms = now + lease
 for _, p in ipairs(picked) do
   local id, g = p[1], p[2]
@@ -70,6 +88,14 @@ for _, source in ipairs(sources) do
   if redis.call('ZCARD', source[1]) > 0 then
     local level = tonumber(string.sub(source[1], -1))
     redis.call('ZADD', marker_key(source[2], level), 0, 'm')
+  end
+end
+
+if token ~= '' and register and #out - 3 - #handed < 4 * limit then
+  for g = 1, n do
+    local key = idle_key(g)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. now)
+    redis.call('ZADD', key, now + idle_ttl, token .. '|' .. max_level .. '|' .. lease)
   end
 end
 

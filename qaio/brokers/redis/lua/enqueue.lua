@@ -9,7 +9,9 @@
 --            producer that will wait has the end pushed without a watch.lua call of its own.
 -- Returns: one integer per job: 1 created, 0 the id exists already (its job was left alone).
 -- Wakes: ZADD marker:<level> 0 'm' (ready) or LT eta (delayed), once per group and level.
-local now = nil -- read the clock only when a job has an eta
+-- Hands off: a ready job goes straight to an idle worker of its queue that takes its level (see claim.lua):
+--   leased to it, its delivery in the worker's inbox, which that worker is blocked on; one job per idle worker.
+local now, now_s = nil, nil -- read the clock only when a job has an eta or there may be an idle worker
 local created = {}
 local wake = {}
 local ready = {} -- ready key -> { score, id, score, id, ... }: one ZADD per key and call
@@ -27,6 +29,29 @@ for i = 3, last, 8 do
   seqs[g] = (seqs[g] or 0) + 1
 end
 for g, count in pairs(seqs) do seqs[g] = redis.call('INCRBY', seq_key(g), count) - count end
+
+local none_idle = {} -- group * 10 + level -> true once no idle worker of that group takes that level
+local function hand_off(g, id, jk, level, body)
+  if none_idle[g * 10 + level] then return false end
+  if now == nil then now, now_s = clock() end
+  local key = idle_key(g)
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', key, now, '+inf', 'LIMIT', 0, 16)) do
+    local token, max_level, lease = string.match(member, '^(.*)|(%d+)|(%d+)$')
+    if token and tonumber(max_level) >= level then
+      redis.call('ZREM', key, member)
+      local receipt = token .. ':' .. id
+      redis.call('HSET', jk, 'd', 1, 'r', receipt, 's', 'started', 'sa', now_s)
+      redis.call('ZADD', leased_key(g), now + tonumber(lease), id)
+      local inbox = inbox_key(g, token)
+      redis.call('ZADD', inbox, 0, delivery_frame(id, receipt, 1, body))
+      redis.call('PEXPIRE', inbox, tonumber(lease) * 2)
+      return true
+    end
+  end
+  none_idle[g * 10 + level] = true
+  return false
+end
+
 for i = 2, last, 8 do
   local id, g = ARGV[i], tonumber(ARGV[i + 1])
   local jk = job_key(g, id)
@@ -38,10 +63,12 @@ for i = 2, last, 8 do
       's', 'queued', 'd', 0)
     if reply then redis.call('HSET', jk, 'w', reply) end
     local mk = marker_key(g, level)
-    if eta > 0 and now == nil then now = clock() end
+    if eta > 0 and now == nil then now, now_s = clock() end
     if eta > 0 and eta > now then
       redis.call('ZADD', delayed_key(g), eta, id)
       if wake[mk] == nil or wake[mk] > eta then wake[mk] = eta end
+    elseif hand_off(g, id, jk, level, ARGV[i + 3]) then
+      seqs[g] = seqs[g] + 1 -- its FIFO number goes unused
     else
       seqs[g] = seqs[g] + 1
       local rk = ready_key(g, level)

@@ -1,0 +1,18 @@
+-- retire.lua: a worker that stops: drop its idle registrations and put the jobs handed to it back.
+-- KEYS: one 25-key group per queue it took from.
+-- ARGV[1]: id-index prefix or ''   ARGV[2]: the worker's token
+-- Returns: how many handed jobs went back to their queues (unrun; their delivery does not count).
+local returned = 0
+for g = 1, groups() do
+  for _, taken in ipairs(take_back(g, ARGV[2])) do
+    local id = taken[2]
+    local jk = job_key(g, id)
+    redis.call('ZREM', leased_key(g), id)
+    redis.call('HINCRBY', jk, 'd', -1)
+    redis.call('HSET', jk, 's', 'queued')
+    redis.call('HDEL', jk, 'r', 'sa')
+    make_ready(g, jk, id)
+    returned = returned + 1
+  end
+end
+return returned
