@@ -267,8 +267,8 @@ class RedisBroker(InspectorMixin):
     async def _claim_once(
         self, queues: Sequence[str], limit: int, lease: float, max_level: int, idle: bool
     ) -> tuple[list[Delivery], int, int]:
-        """One claim script call per slot. With `idle`, a call that comes up short registers this
-        worker as idle, so that the next job enqueued is handed straight to it (see `_block`)."""
+        """One claim script call per slot. With `idle`, a call that finds nothing registers this worker
+        as idle, so that the next job enqueued is handed straight to it (see `_block`)."""
         receipt = secrets.token_hex(8)
         lease_ms = max(int(lease * 1000), 1)
         slots = self._slots(queues)

@@ -2,7 +2,7 @@
 -- KEYS: one 25-key group per queue to take from (keys.py GROUP_SUFFIXES).
 -- ARGV[1]: id-index prefix or '' (unused here; every script takes it first)
 -- ARGV[2]: limit   ARGV[3]: lease ms   ARGV[4]: max level 0-9   ARGV[5]: receipt token of this claim
--- ARGV[6]: the worker's token ('' = none)   ARGV[7]: '1' = register as idle if this claim comes up short
+-- ARGV[6]: the worker's token ('' = none)   ARGV[7]: '1' = register as idle if this claim finds nothing
 -- ARGV[8]: how long an idle registration lasts, ms (the worker blocks for less, then claims again)
 -- Returns: { now ms, next delayed eta ms or -1, N, then N pairs: delivery frame handed to this worker
 --            (enqueue.lua), group number; then 4 per claimed job: id, body, deliveries, group number }.
@@ -10,7 +10,8 @@
 -- lease each (receipt, deliveries + 1, status started, leased zset by expiry), and re-arm the marker
 -- of every level that still has ready jobs so the next idle worker wakes (chained wake-ups).
 -- With a token: first take back this worker's idle registrations and the jobs handed to it meanwhile
--- (still leased to it); last, if it got fewer jobs than it asked for, register it as idle again.
+-- (still leased to it); last, if it found nothing at all, register it as idle again (a busy worker is
+-- not handed jobs one by one: it claims them in batches).
 local now, now_s = clock()
 local limit, lease, max_level, receipt = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local token, register, idle_ttl = ARGV[6] or '', ARGV[7] == '1', tonumber(ARGV[8] or '0')
@@ -91,7 +92,7 @@ for _, source in ipairs(sources) do
   end
 end
 
-if token ~= '' and register and #out - 3 - #handed < 4 * limit then
+if token ~= '' and register and #out == 3 then
   for g = 1, n do
     local key = idle_key(g)
     redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. now)
