@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, Generic, ParamSpec, TypeVar, cast
 from weakref import WeakKeyDictionary
 
@@ -31,6 +32,7 @@ from qaio.task import BoundCall, CallOptions, Task
 
 P = ParamSpec("P")
 R = TypeVar("R")
+C = TypeVar("C", bound=Coalescer[Any, Any])
 
 log = logging.getLogger("qaio.gateway")
 
@@ -153,27 +155,14 @@ class Gateway:
 
     async def _forget(self, backend: Forgets, job_id: str) -> None:
         """Delete an answered job, in a batch with those of the requests answered meanwhile."""
-        loop = asyncio.get_running_loop()
-        coalescer = self._forgetters.get(loop)
-        if coalescer is None:
-
-            async def forget(job_ids: Sequence[str]) -> list[None]:
-                await backend.forget(job_ids)
-                return [None] * len(job_ids)
-
-            coalescer = self._forgetters[loop] = Coalescer(forget)
         try:
-            await coalescer(job_id)
+            await _this_loops(self._forgetters, lambda: Coalescer(partial(_forget_batch, backend)))(job_id)
         except Exception:  # it expires with the result TTL instead
             log.warning("could not delete answered job %s; it expires with the result TTL", job_id, exc_info=True)
 
     def _enqueuer(self) -> Coalescer[Message, Job[Any] | Exception]:
         """This loop's enqueue coalescer: the jobs of requests that arrive together go in one write."""
-        loop = asyncio.get_running_loop()
-        coalescer = self._enqueuers.get(loop)
-        if coalescer is None:
-            coalescer = self._enqueuers[loop] = Coalescer(self._enqueue_batch, orphan=self._withdraw)
-        return coalescer
+        return _this_loops(self._enqueuers, lambda: Coalescer(self._enqueue_batch, orphan=self._withdraw))
 
     async def _enqueue_batch(self, messages: Sequence[Message]) -> list[Job[Any] | Exception]:
         try:
@@ -343,3 +332,17 @@ class Admitted(Generic[P, R]):
         self.used = True
         result = await self._gateway._run(self._backend, self._policy, self._bound, self._slot, args, kwargs)
         return cast(R, result)
+
+
+def _this_loops(coalescers: WeakKeyDictionary[asyncio.AbstractEventLoop, C], make: Callable[[], C]) -> C:
+    """The running loop's coalescer from `coalescers`, made on first use (a backend belongs to one loop)."""
+    loop = asyncio.get_running_loop()
+    found = coalescers.get(loop)
+    if found is None:
+        found = coalescers[loop] = make()
+    return found
+
+
+async def _forget_batch(backend: Forgets, job_ids: Sequence[str]) -> list[None]:
+    await backend.forget(job_ids)
+    return [None] * len(job_ids)

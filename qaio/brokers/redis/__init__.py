@@ -22,7 +22,7 @@ import orjson
 from qaio.brokers.redis.connection import RedisUrl, open_client, open_listener, open_pinned, parse
 from qaio.brokers.redis.inspect import InspectorMixin
 from qaio.brokers.redis.keys import LEVELS, Keys
-from qaio.brokers.redis.replies import RECHECK, Replies, decode_state, encode_extra
+from qaio.brokers.redis.replies import RECHECK, Replies, decode_state, encode_extra, parse_frame
 from qaio.brokers.redis.scripts import Scripts
 from qaio.limits.caps import ConcurrencyCap, RedisCap
 from qaio.limits.decision import Limiter
@@ -301,9 +301,10 @@ class RedisBroker(InspectorMixin):
         # "0" would block forever; 2 s at most, so a lost wake-up never costs more than that.
         seconds = f"{min(max(timeout, 0.001), 2.0):.3f}"
         slots = self._slots(queues)
-        inboxes = {self.keys.inbox(q, self._token).encode(): q for q in queues}
+        inbox = {q: self.keys.inbox(q, self._token) for q in queues}
+        inboxes = {key.encode(): q for q, key in inbox.items()}
         keys = [
-            [self.keys.inbox(q, self._token) for q in slot]
+            [inbox[q] for q in slot]
             + [self.keys.group(q)[LEVELS + level] for q in slot for level in range(max_level + 1)]
             for slot in slots
         ]
@@ -474,15 +475,9 @@ def _handed(popped: list[bytes] | None, inboxes: dict[bytes, str]) -> Delivery |
 
 def handed_delivery(frame: bytes, queue: str) -> Delivery:
     """A delivery that enqueue.lua handed to this worker: netstrings of id, receipt, deliveries, body."""
-    fields: list[bytes] = []
-    pos = 0
-    for _ in range(4):
-        colon = frame.index(b":", pos)
-        end = colon + 1 + int(frame[pos:colon])
-        fields.append(frame[colon + 1 : end])
-        pos = end
-    job_id, receipt, deliveries, body = fields
-    return Delivery(job_id.decode(), body, receipt.decode(), int(deliveries), queue)
+    job_id, (receipt, deliveries, body) = parse_frame(frame)
+    assert receipt is not None and deliveries is not None and body is not None
+    return Delivery(job_id, body, receipt.decode(), int(deliveries), queue)
 
 
 def _settle_args(item: Settlement, group: int) -> tuple[Any, ...]:

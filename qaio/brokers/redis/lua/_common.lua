@@ -15,11 +15,13 @@ local function leased_key(g) return KEYS[(g - 1) * GROUP + 22] end
 local function seq_key(g) return KEYS[(g - 1) * GROUP + 23] end
 local function done_key(g) return KEYS[(g - 1) * GROUP + 24] end
 local function dead_key(g) return KEYS[(g - 1) * GROUP + 25] end
+-- 'P:{q}:ready:0' -> 'P:{q}:': the start of the queue's keys that are not in its group.
+local function group_prefix(g) return string.sub(KEYS[(g - 1) * GROUP + 1], 1, -8) end
 local job_prefix = {}
 local function job_key(g, id)
   local prefix = job_prefix[g]
   if prefix == nil then
-    prefix = string.sub(KEYS[(g - 1) * GROUP + 1], 1, -8) .. 'job:'
+    prefix = group_prefix(g) .. 'job:'
     job_prefix[g] = prefix
   end
   return prefix .. id
@@ -27,13 +29,15 @@ end
 
 -- Idle workers of a queue (zset: 'token|max level|lease ms' -> registration expiry ms) and a worker's
 -- inbox of jobs handed to it (zset of delivery frames); in the queue's slot, like the job hashes.
-local function idle_key(g) return string.sub(KEYS[(g - 1) * GROUP + 1], 1, -8) .. 'idle' end
-local function inbox_key(g, token) return string.sub(KEYS[(g - 1) * GROUP + 1], 1, -8) .. 'inbox:' .. token end
+local function idle_key(g) return group_prefix(g) .. 'idle' end
+local function inbox_key(g, token) return group_prefix(g) .. 'inbox:' .. token end
+
+-- Netstrings (len ':' bytes): binary-safe, so bodies and results of any serializer pass through.
+local function netstring(v) return #v .. ':' .. v end
 
 -- A handed-off delivery as the worker reads it: netstrings of id, receipt, deliveries and body.
 local function delivery_frame(id, receipt, deliveries, body)
-  local d = tostring(deliveries)
-  return #id .. ':' .. id .. #receipt .. ':' .. receipt .. #d .. ':' .. d .. #body .. ':' .. body
+  return netstring(id) .. netstring(receipt) .. netstring(tostring(deliveries)) .. netstring(body)
 end
 
 local function read_netstring(s, pos)
@@ -67,6 +71,12 @@ local function ready_score(priority, seq)
   return string.format('%.0f', (9 - priority) * SPAN + seq)
 end
 
+-- Lease a job to a worker until `until_ms`: the one place that marks a job as taken (claim, hand-off).
+local function lease_job(g, jk, id, deliveries, receipt, now_s, until_ms)
+  redis.call('HSET', jk, 'd', deliveries, 'r', receipt, 's', 'started', 'sa', now_s)
+  redis.call('ZADD', leased_key(g), until_ms, id)
+end
+
 -- Put a job (hash already written) in its level's ready zset with a new FIFO position, and wake a worker.
 local function make_ready(g, jk, id)
   local f = redis.call('HMGET', jk, 'p', 'l')
@@ -74,6 +84,14 @@ local function make_ready(g, jk, id)
   local seq = redis.call('INCR', seq_key(g))
   redis.call('ZADD', ready_key(g, level), ready_score(tonumber(f[1]) or 0, seq), id)
   redis.call('ZADD', marker_key(g, level), 0, 'm')
+end
+
+-- Give a leased job back unrun (its caller has left `leased`): this delivery does not count.
+local function release(g, jk, id)
+  redis.call('HINCRBY', jk, 'd', -1)
+  redis.call('HSET', jk, 's', 'queued')
+  redis.call('HDEL', jk, 'r')
+  make_ready(g, jk, id)
 end
 
 -- Ready now, or delayed until eta (ms); the marker's score tells idle workers when to look again.
@@ -90,12 +108,12 @@ end
 -- The state fields get_state reads, in the order replies.py decodes them.
 local STATE_FIELDS = { 's', 't', 'e', 'sa', 'x', 'v', 'g' }
 
--- Netstrings (len ':' bytes, '-' for none): binary-safe, so results of any serializer pass through.
+-- The id and the state fields as netstrings, '-' for a missing field.
 local function frame(id, fields)
-  local parts = { #id .. ':' .. id }
+  local parts = { netstring(id) }
   for i = 1, #STATE_FIELDS do
     local v = fields[i]
-    parts[#parts + 1] = v and (#v .. ':' .. v) or '-'
+    parts[#parts + 1] = v and netstring(v) or '-'
   end
   return table.concat(parts)
 end

@@ -76,8 +76,7 @@ for _, p in ipairs(picked) do
   local body = f[1]
   if body then -- a missing hash is a purged job's stale entry
     local deliveries = (tonumber(f[2]) or 0) + 1
-    redis.call('HSET', jk, 'd', deliveries, 'r', receipt, 's', 'started', 'sa', now_s)
-    redis.call('ZADD', leased_key(g), until_ms, id)
+    lease_job(g, jk, id, deliveries, receipt, now_s, until_ms)
     out[#out + 1] = id
     out[#out + 1] = body
     out[#out + 1] = deliveries

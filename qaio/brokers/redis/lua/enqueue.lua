@@ -40,8 +40,7 @@ local function hand_off(g, id, jk, level, body)
     if token and tonumber(max_level) >= level then
       redis.call('ZREM', key, member)
       local receipt = token .. ':' .. id
-      redis.call('HSET', jk, 'd', 1, 'r', receipt, 's', 'started', 'sa', now_s)
-      redis.call('ZADD', leased_key(g), now + tonumber(lease), id)
+      lease_job(g, jk, id, 1, receipt, now_s, now + tonumber(lease))
       local inbox = inbox_key(g, token)
       redis.call('ZADD', inbox, 0, delivery_frame(id, receipt, 1, body))
       redis.call('PEXPIRE', inbox, tonumber(lease) * 2)

@@ -8,10 +8,8 @@ for g = 1, groups() do
     local id = taken[2]
     local jk = job_key(g, id)
     redis.call('ZREM', leased_key(g), id)
-    redis.call('HINCRBY', jk, 'd', -1)
-    redis.call('HSET', jk, 's', 'queued')
-    redis.call('HDEL', jk, 'r', 'sa')
-    make_ready(g, jk, id)
+    redis.call('HDEL', jk, 'sa')
+    release(g, jk, id)
     returned = returned + 1
   end
 end

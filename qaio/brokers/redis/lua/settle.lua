@@ -37,10 +37,7 @@ for i = 3, #ARGV, 9 do
       redis.call('HDEL', jk, 'r', 'v')
       schedule(g, jk, id, tonumber(ARGV[i + 8]), now)
     else -- release: back to the queue unrun; this delivery does not count
-      redis.call('HINCRBY', jk, 'd', -1)
-      redis.call('HSET', jk, 's', 'queued')
-      redis.call('HDEL', jk, 'r')
-      make_ready(g, jk, id)
+      release(g, jk, id)
     end
   end
 end
