@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import glob
 import json
 import math
 import os
@@ -66,6 +65,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from _procs import cpu_seconds, file_size, tree
+
 ROOT = Path(__file__).resolve().parent.parent
 DRIVERS = ROOT / "bench" / "core_peers"
 WORK = ROOT / ".bench"
@@ -74,7 +75,6 @@ RESULTS = WORK / "results"
 LOGS = WORK / "logs" / "core_peers"
 RUN = WORK / "run" / "core_peers"
 QAIO_VENV = ROOT / ".venv"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 INSTALL_TIMEOUT_S = 600
 QAIO_CORE_TIMEOUT_S = 300
@@ -234,31 +234,9 @@ def ensure_venv(system: System) -> None:
 # --------------------------------------------------------------------------- processes
 
 
-def _tree(pid: int) -> list[int]:
-    """pid and all its live descendants, through /proc/<pid>/task/<tid>/children."""
-    pids, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        pids.append(current)
-        for children in glob.glob(f"/proc/{current}/task/*/children"):
-            with contextlib.suppress(OSError):
-                todo.extend(int(child) for child in Path(children).read_text().split())
-    return pids
-
-
-def _cpu_seconds(pid: int) -> float:
-    """utime+stime+cutime+cstime over the tree under pid: its CPU, reaped children included."""
-    ticks = 0
-    for member in _tree(pid):
-        with contextlib.suppress(OSError, IndexError):
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += sum(int(value) for value in fields[11:15])
-    return ticks / CLK_TCK
-
-
 def _kill(proc: subprocess.Popen[Any]) -> None:
     """SIGTERM the process group and every descendant, SIGKILL whatever is left after 3 s."""
-    pids = _tree(proc.pid)
+    pids = tree(proc.pid)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         if proc.poll() is not None and not any(Path(f"/proc/{pid}").exists() for pid in pids[1:]):
             break
@@ -282,13 +260,6 @@ def _run(argv: list[str], out: IO[str], timeout: float, **kwargs: Any) -> subpro
         _kill(proc)
         return subprocess.CompletedProcess(argv, -1)
     return subprocess.CompletedProcess(argv, proc.returncode)
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
 
 
 def slug(system: System) -> str:
@@ -377,16 +348,16 @@ class Round:
 def watch_drain(done_file: Path, jobs: int, pid: int, proc: subprocess.Popen[Any] | None) -> tuple[float, float]:
     """Poll done_file until it holds `jobs` bytes; (drain jobs/s, CPU s of pid's tree per 10k jobs)."""
     start = time.perf_counter()
-    while _size(done_file) == 0:
+    while file_size(done_file) == 0:
         if proc is not None and proc.poll() is not None:
             raise BenchError(f"worker exited ({proc.returncode}) before the first job, see its log")
         if time.perf_counter() - start > FIRST_BYTE_TIMEOUT_S:
             raise BenchError(f"no job done {FIRST_BYTE_TIMEOUT_S}s after the worker started")
         time.sleep(POLL_S)
-    t_first, cpu_first = time.perf_counter(), _cpu_seconds(pid)
+    t_first, cpu_first = time.perf_counter(), cpu_seconds(tree(pid))
     seen, seen_at = 0, t_first
     while True:
-        size = _size(done_file)
+        size = file_size(done_file)
         now = time.perf_counter()
         if size >= jobs:
             break
@@ -397,7 +368,7 @@ def watch_drain(done_file: Path, jobs: int, pid: int, proc: subprocess.Popen[Any
         if proc is not None and proc.poll() is not None:
             raise BenchError(f"worker exited ({proc.returncode}) at {size:,} of {jobs:,} jobs")
         time.sleep(POLL_S)
-    t_last, cpu_last = time.perf_counter(), _cpu_seconds(pid)
+    t_last, cpu_last = time.perf_counter(), cpu_seconds(tree(pid))
     return (jobs - 1) / (t_last - t_first), (cpu_last - cpu_first) / (jobs - 1) * 10_000
 
 

@@ -45,7 +45,6 @@ import json
 import os
 import shlex
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -55,6 +54,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from _procs import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VENVS = ROOT / ".bench" / "venvs"
@@ -213,12 +214,6 @@ def systems(cap: int, work: float) -> dict[str, System]:
             settings="its README example; 1 worker process, 64 coroutines (threads=64)",
         ),
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def redis_cli(db: int, *args: str) -> str:

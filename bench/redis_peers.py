@@ -60,6 +60,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _procs import cpu_seconds, file_size, tree
+
 ROOT = Path(__file__).resolve().parent.parent
 PEERS_DIR = ROOT / "bench" / "peers"
 WORK = ROOT / ".bench"
@@ -68,7 +70,6 @@ RESULTS = WORK / "results"
 LOGS = WORK / "logs"
 REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 9
 REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 INSTALL_TIMEOUT_S = 900
@@ -362,28 +363,6 @@ def run_driver(peer: Peer, done_file: Path, command: str, n: int) -> dict[str, A
     raise BenchError(f"{command} failed (exit {proc.returncode}): {errors[-1][:200] if errors else 'no output'}")
 
 
-def _tree(pid: int) -> list[int]:
-    """pid and all its live descendants, through /proc/<pid>/task/<tid>/children."""
-    pids, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        pids.append(current)
-        for children in glob.glob(f"/proc/{current}/task/*/children"):
-            with contextlib.suppress(OSError):
-                todo.extend(int(child) for child in Path(children).read_text().split())
-    return pids
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """utime+stime+cutime+cstime summed over pids: the tree's CPU, reaped children included."""
-    ticks = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += sum(int(value) for value in fields[11:15])
-    return ticks / CLK_TCK
-
-
 def _rss_bytes(pids: list[int]) -> int:
     total = 0
     for pid in pids:
@@ -398,13 +377,6 @@ def _hwm_bytes(pid: int) -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
     return 0
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
 
 
 class Worker:
@@ -442,18 +414,18 @@ class Worker:
 def drain(worker: Worker, done_file: Path, jobs: int) -> dict[str, float]:
     """Time the worker through the backlog; see the module docstring for the exact definitions."""
     deadline = time.monotonic() + FIRST_BYTE_TIMEOUT_S
-    while _size(done_file) == 0:
+    while file_size(done_file) == 0:
         worker.check_alive()
         if time.monotonic() > deadline:
             raise BenchError(f"no job finished within {FIRST_BYTE_TIMEOUT_S}s of worker start")
         time.sleep(0.002)
     t_first = time.perf_counter()
-    pids = _tree(worker.proc.pid)
-    cpu_first = _cpu_seconds(pids)
+    pids = tree(worker.proc.pid)
+    cpu_first = cpu_seconds(pids)
     peak = _rss_bytes(pids)
     last_size, last_progress, tick = 0, time.monotonic(), 0
     stop_at = time.monotonic() + DRAIN_TIMEOUT_S
-    while (size := _size(done_file)) < jobs:
+    while (size := file_size(done_file)) < jobs:
         now = time.monotonic()
         if size != last_size:
             last_size, last_progress = size, now
@@ -462,12 +434,12 @@ def drain(worker: Worker, done_file: Path, jobs: int) -> dict[str, float]:
         tick += 1
         if tick % 10 == 0:
             worker.check_alive()
-            pids = _tree(worker.proc.pid)
+            pids = tree(worker.proc.pid)
             peak = max(peak, _rss_bytes(pids))
         time.sleep(0.002)
     t_last = time.perf_counter()
-    pids = _tree(worker.proc.pid)
-    cpu = _cpu_seconds(pids) - cpu_first
+    pids = tree(worker.proc.pid)
+    cpu = cpu_seconds(pids) - cpu_first
     peak = max(peak, _rss_bytes(pids), _hwm_bytes(worker.proc.pid))
     return {
         "drain": (jobs - 1) / (t_last - t_first),

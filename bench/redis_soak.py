@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import subprocess
 import tempfile
 import time
 
 import redis.asyncio as aioredis
+from _procs import free_port
 
 from qaio import App, Worker
 
@@ -60,12 +60,6 @@ async def main(url: str, jobs: int, batch: int) -> None:
     print(f"jobs {jobs:,} in {elapsed:.1f} s ({jobs / elapsed:,.0f}/s, enqueue and drain overlapping)")
     print(f"used_memory before {before:,} B, peak {peak:,} B, after expiry {after:,} B "
           f"({after - before:+,} B); keys left: {', '.join(keys)}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 if __name__ == "__main__":
