@@ -155,19 +155,20 @@ REGISTRY: tuple[Peer, ...] = (
         name="taskiq-list",
         driver="taskiq_peer",
         venv="taskiq",
-        requirements=("taskiq==0.13.0", "taskiq-redis==1.2.4", "hiredis==3.5.0"),
+        requirements=("taskiq==0.13.0", "taskiq-redis==1.2.4", "hiredis==3.5.0", "uvloop==0.23.0"),
         worker=_TASKIQ_WORKER,
         variant="list",
-        settings="ListQueueBroker, --workers 1 (one child process, counted), 100 async tasks",
+        settings="ListQueueBroker, --workers 1 (one child process, counted), 100 async tasks, on uvloop (taskiq "
+        "takes it when installed)",
     ),
     Peer(
         name="taskiq-stream",
         driver="taskiq_peer",
         venv="taskiq",
-        requirements=("taskiq==0.13.0", "taskiq-redis==1.2.4", "hiredis==3.5.0"),
+        requirements=("taskiq==0.13.0", "taskiq-redis==1.2.4", "hiredis==3.5.0", "uvloop==0.23.0"),
         worker=_TASKIQ_WORKER,
         variant="stream",
-        settings="RedisStreamBroker, --workers 1 (one child process, counted), 100 async tasks",
+        settings="RedisStreamBroker, --workers 1 (one child process, counted), 100 async tasks, on uvloop",
     ),
     Peer(
         name="huey",
@@ -233,10 +234,10 @@ REGISTRY: tuple[Peer, ...] = (
         name="qaio",
         driver="qaio_peer",
         venv="qaio",
-        requirements=("-e", f"{ROOT}[redis]"),
+        requirements=("-e", f"{ROOT}[redis,uvloop]"),
         worker="qaio worker qaio_peer:app --concurrency 64 --log-level WARNING",
         kind="subject",
-        settings="async no-op task, 1 worker process, concurrency 64",
+        settings="async no-op task, 1 worker process on uvloop (qaio's default when installed), concurrency 64",
     ),
 )
 

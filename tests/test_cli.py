@@ -51,6 +51,20 @@ def test_enqueue_run_and_inspect(runner: CliRunner, tmp_path: Path, sqlite_url: 
     assert shown["status"] == "succeeded" and isinstance(shown["result"], int)
 
 
+@pytest.mark.parametrize(("choice", "module"), [("asyncio", "asyncio.unix_events"), ("uvloop", "uvloop")])
+def test_worker_runs_on_the_loop_asked_for(runner: CliRunner, choice: str, module: str) -> None:
+    job_id = invoke(runner, "enqueue", "tests.apps.crashapp.loop_module", "{}").split()[0]
+    worker = subprocess.run(
+        [sys.executable, "-m", "qaio", "worker", "tests.apps.crashapp:app", "--burst", "--loop", choice],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert worker.returncode == 0
+    shown = json.loads(invoke(runner, "jobs", "show", job_id))
+    assert (shown["status"], shown["result"]) == ("succeeded", module)
+
+
 def test_unknown_task_is_dead_lettered_and_retry_requeues_it(runner: CliRunner) -> None:
     job_id = invoke(runner, "enqueue", "no.such.task", "{}").split()[0]
     subprocess.run(

@@ -31,3 +31,9 @@ def spin(seconds: float) -> int:
         pass
     report_progress(1.0, "spun")
     return os.getpid()
+
+
+@app.task
+async def loop_module() -> str:
+    """The module of the loop the worker runs on: 'uvloop' or 'asyncio.unix_events'."""
+    return type(asyncio.get_running_loop()).__module__
