@@ -22,7 +22,7 @@ from qaio.brokers.redis import RedisBroker
 from qaio.brokers.redis.keys import GROUP_SIZE, Keys
 from qaio.brokers.redis.scripts import LUA, NAMES
 from qaio.message import Message, encode
-from qaio.protocols import Action, Enqueued, JobState, Settlement
+from qaio.protocols import Action, Delivery, Enqueued, JobState, Settlement
 from qaio.serializers import get_serializer
 
 SERIALIZER = get_serializer("json")
@@ -162,6 +162,63 @@ async def test_an_idle_worker_is_handed_the_next_job(broker: RedisBroker, url: s
         assert (await broker.get_state(light.job_id)).status is JobStatus.SUCCEEDED  # type: ignore[union-attr]
     finally:
         await producer.close()
+
+
+async def test_the_settle_of_its_only_job_registers_a_blocked_worker_again(
+    broker: RedisBroker, url: str, raw: redis.Redis
+) -> None:
+    """A worker handed its only job blocks again at once, without a claim call (which would register it);
+    the settle that ends the job registers it, so the next job is handed to it too. A settle while
+    another of its jobs runs registers nothing: a busy worker claims in batches."""
+    producer = RedisBroker(url, serializer=SERIALIZER)
+    await producer.connect()
+    idle = f"{broker.keys.prefix}:{{default}}:idle"
+
+    async def blocked_claim() -> asyncio.Task[list[Delivery]]:
+        claim = asyncio.create_task(broker.claim(["default"], limit=4, lease=5, wait=3))
+        await asyncio.sleep(0.2)
+        return claim
+
+    try:
+        claim = await blocked_claim()
+        await producer.enqueue([job()])
+        (first,) = await asyncio.wait_for(claim, 2)
+        claim = await blocked_claim()
+        assert raw.zcard(idle) == 0, "the hand-off took the registration, and no claim made a new one"
+        await broker.settle([Settlement(first, Action.ACK, succeeded())])
+        assert raw.zcard(idle) == 1
+        second = job()
+        await producer.enqueue([second])
+        (handed,) = await asyncio.wait_for(claim, 2)
+        assert handed.job_id == second.job_id and handed.receipt == f"{broker._token}:{second.job_id}"
+
+        claim = await blocked_claim()
+        third = job()
+        await producer.enqueue([third])  # not handed (no registration): its marker wakes the claim
+        (claimed,) = await asyncio.wait_for(claim, 2)
+        assert claimed.job_id == third.job_id
+        claim = await blocked_claim()
+        await broker.settle([Settlement(handed, Action.ACK, succeeded())])
+        assert raw.zcard(idle) == 0, "the third job still runs"
+        await broker.settle([Settlement(claimed, Action.ACK, succeeded())])
+        assert raw.zcard(idle) == 1
+        claim.cancel()
+    finally:
+        await producer.close()
+
+
+async def test_a_settle_registers_no_worker_while_a_job_it_takes_is_ready(
+    broker: RedisBroker, raw: redis.Redis
+) -> None:
+    """settle.lua's optional registration (token, max level, lease, ttl) is skipped while a job of a level
+    the worker takes is ready: the worker should claim it, not wait to be handed the next one."""
+    await broker.enqueue([job(level=2)])
+    idle = f"{broker.keys.prefix}:{{default}}:idle"
+    keys = list(broker.keys.group("default"))
+    await broker.scripts.settle(keys, ["", 60_000, "w1", 3, 5000, 3000])
+    assert raw.zcard(idle) == 0
+    await broker.scripts.settle(keys, ["", 60_000, "w1", 1, 5000, 3000])
+    assert raw.zrange(idle, 0, -1) == [b"w1|1|5000"]
 
 
 async def test_a_job_handed_to_a_worker_that_died_is_delivered_again(url: str) -> None:

@@ -75,6 +75,10 @@ class RedisBroker(InspectorMixin):
         self._token = secrets.token_hex(6)
         #: (queues, max level) whose last claim took all that was ready -> when their next delayed job is due
         self._drained: dict[tuple[tuple[str, ...], int], float] = {}
+        #: (queues, max level, lease ms) while this worker blocks on its inboxes: its settles register it idle
+        self._blocked_on: tuple[frozenset[str], int, int] | None = None
+        #: Deliveries this broker handed out that are not settled yet (its worker's running jobs)
+        self._in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- plumbing --
@@ -246,23 +250,36 @@ class RedisBroker(InspectorMixin):
         drained = (tuple(queues), max_level)
         next_due = self._drained.pop(drained, None)
         if next_due is not None and wait > 0:
-            handed = await self._block(queues, max_level, min(wait, max(next_due - start, 0.001)))
+            handed = await self._block(queues, max_level, lease, min(wait, max(next_due - start, 0.001)))
             if handed is not None:
-                return [handed]
+                return self._handed_to_us(handed, drained, limit, next_due)
         while True:
             deliveries, now_ms, next_eta = await self._claim_once(queues, limit, lease, max_level, wait > 0)
+            next_due = time.monotonic() + (next_eta - now_ms) / 1000 if next_eta >= 0 else math.inf
             if deliveries and len(deliveries) < limit:
-                self._drained[drained] = time.monotonic() + (next_eta - now_ms) / 1000 if next_eta >= 0 else math.inf
+                self._drained[drained] = next_due
             if deliveries or wait <= 0:
+                self._in_flight += len(deliveries)
                 return deliveries
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
             if next_eta >= 0:
                 remaining = min(remaining, max((next_eta - now_ms) / 1000, 0.001))
-            handed = await self._block(queues, max_level, remaining)
+            handed = await self._block(queues, max_level, lease, remaining)
             if handed is not None:
-                return [handed]
+                return self._handed_to_us(handed, drained, limit, next_due)
+
+    def _handed_to_us(
+        self, handed: Delivery, drained: tuple[tuple[str, ...], int], limit: int, next_due: float
+    ) -> list[Delivery]:
+        """A job is handed only to a worker whose queues were empty. If it is this worker's only job, its
+        next claim blocks at once and the settle that ends the job registers it as idle again (see
+        `settle`); a busy worker claims (and registers) as before, so that under load it takes batches."""
+        if limit > 1 and self._in_flight == 0:
+            self._drained[drained] = next_due
+        self._in_flight += 1
+        return [handed]
 
     async def _claim_once(
         self, queues: Sequence[str], limit: int, lease: float, max_level: int, idle: bool
@@ -295,9 +312,10 @@ class RedisBroker(InspectorMixin):
                 deliveries.append(Delivery(out[i].decode(), out[i + 1], receipt, int(out[i + 2]), slot[out[i + 3] - 1]))
         return deliveries, now_ms, next_eta
 
-    async def _block(self, queues: Sequence[str], max_level: int, timeout: float) -> Delivery | None:
+    async def _block(self, queues: Sequence[str], max_level: int, lease: float, timeout: float) -> Delivery | None:
         """BZPOPMIN on this worker's inboxes and the markers of the levels we take: returns when a job is
-        handed to us (that delivery), when a marker is set, or on timeout (None)."""
+        handed to us (that delivery), when a marker is set, or on timeout (None). While it waits, a settle
+        may register this worker as idle (`_blocked_on`)."""
         # "0" would block forever; 2 s at most, so a lost wake-up never costs more than that.
         seconds = f"{min(max(timeout, 0.001), 2.0):.3f}"
         slots = self._slots(queues)
@@ -308,20 +326,25 @@ class RedisBroker(InspectorMixin):
             + [self.keys.group(q)[LEVELS + level] for q in slot for level in range(max_level + 1)]
             for slot in slots
         ]
-        if len(keys) == 1:
-            return _handed(await self.client.execute_command("BZPOPMIN", *keys[0], seconds), inboxes)
-        # A Cluster with several queues: one blocking call per queue, the first to return wins.
-        loop = asyncio.get_running_loop()
-        waits = [loop.create_task(self.client.execute_command("BZPOPMIN", *each, seconds)) for each in keys]
+        self._blocked_on = (frozenset(queues), max_level, max(int(lease * 1000), 1))
         try:
-            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            return next((d for d in (_handed(task.result(), inboxes) for task in done) if d is not None), None)
+            if len(keys) == 1:
+                return _handed(await self.client.execute_command("BZPOPMIN", *keys[0], seconds), inboxes)
+            # A Cluster with several queues: one blocking call per queue, the first to return wins.
+            loop = asyncio.get_running_loop()
+            waits = [loop.create_task(self.client.execute_command("BZPOPMIN", *each, seconds)) for each in keys]
+            try:
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                return next((d for d in (_handed(task.result(), inboxes) for task in done) if d is not None), None)
+            finally:
+                for task in waits:
+                    task.cancel()
+                await asyncio.gather(*waits, return_exceptions=True)
         finally:
-            for task in waits:
-                task.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
+            self._blocked_on = None
 
     async def settle(self, settlements: Sequence[Settlement]) -> None:
+        self._in_flight = max(self._in_flight - len(settlements), 0)
         for start in range(0, len(settlements), CHUNK):
             chunk = settlements[start : start + CHUNK]
             for slot in self._slots(item.delivery.queue for item in chunk):
@@ -331,6 +354,9 @@ class RedisBroker(InspectorMixin):
                     group = number.get(item.delivery.queue)
                     if group is not None:
                         args += _settle_args(item, group)
+                blocked = self._blocked_on
+                if blocked is not None and self._in_flight == 0 and blocked[0].issuperset(slot):  # idle now
+                    args += (self._token, blocked[1], blocked[2], IDLE_MS)
                 finished = await self.scripts.settle(self._group_keys(slot), args)
                 if self.cluster and finished:
                     await self._expire_index([job_id.decode() for job_id in finished])

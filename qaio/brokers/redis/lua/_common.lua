@@ -62,6 +62,13 @@ local function take_back(g, token)
   return frames
 end
 
+-- Register a worker as idle in group g until now + ttl ms: enqueue.lua hands it the next job it takes.
+local function register_idle(g, token, max_level, lease, now, ttl)
+  local key = idle_key(g)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. now)
+  redis.call('ZADD', key, now + ttl, token .. '|' .. max_level .. '|' .. lease)
+end
+
 local function clock()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), t[1] .. '.' .. string.format('%06d', t[2])

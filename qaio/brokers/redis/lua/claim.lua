@@ -92,11 +92,7 @@ for _, source in ipairs(sources) do
 end
 
 if token ~= '' and register and #out == 3 then
-  for g = 1, n do
-    local key = idle_key(g)
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. now)
-    redis.call('ZADD', key, now + idle_ttl, token .. '|' .. max_level .. '|' .. lease)
-  end
+  for g = 1, n do register_idle(g, token, max_level, lease, now, idle_ttl) end
 end
 
 for g = 1, n do

@@ -7,11 +7,18 @@
 -- Returns: ids of the jobs that finished here (the Cluster client then sets the TTL of their index keys).
 -- A receipt that no longer matches (lease expired and the job was claimed again, or cancelled) is ignored.
 -- Finished jobs' states are PUBLISHed to the channels of waiting producers (field 'w') right here.
+-- ARGV[last 4] (optional, present when the count after ARGV[2] is 4 more than a multiple of 9): a worker
+--            blocked on its inbox (token, max level, lease ms, registration ms): once its jobs are settled,
+--            register it as idle in each group with no ready job it takes, as a claim that found nothing
+--            would; it saves that worker the claim call before the next hand-off.
 local now = clock()
 local ttl = tonumber(ARGV[2])
 local finished = {}
 local touched = {}
-for i = 3, #ARGV, 9 do
+local last = #ARGV
+local idle = nil
+if (last - 2) % 9 == 4 then idle, last = { ARGV[last - 3], tonumber(ARGV[last - 2]), ARGV[last - 1], tonumber(ARGV[last]) }, last - 4 end
+for i = 3, last, 9 do
   local id, g, action = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
   local jk = job_key(g, id)
   local held = redis.call('HMGET', jk, 'r', 'w')
@@ -42,4 +49,13 @@ for i = 3, #ARGV, 9 do
   end
 end
 for g in pairs(touched) do trim(g, now, ttl) end
+if idle then
+  for g = 1, groups() do
+    local ready = false
+    for level = 0, idle[2] do
+      if redis.call('EXISTS', ready_key(g, level)) == 1 then ready = true; break end
+    end
+    if not ready then register_idle(g, idle[1], idle[2], idle[3], now, idle[4]) end
+  end
+end
 return finished
