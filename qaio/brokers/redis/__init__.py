@@ -344,7 +344,7 @@ class RedisBroker(InspectorMixin):
             self._blocked_on = None
 
     async def settle(self, settlements: Sequence[Settlement]) -> None:
-        self._in_flight = max(self._in_flight - len(settlements), 0)
+        idle_after = self._in_flight <= len(settlements)  # these end all the jobs this worker runs
         for start in range(0, len(settlements), CHUNK):
             chunk = settlements[start : start + CHUNK]
             for slot in self._slots(item.delivery.queue for item in chunk):
@@ -355,11 +355,12 @@ class RedisBroker(InspectorMixin):
                     if group is not None:
                         args += _settle_args(item, group)
                 blocked = self._blocked_on
-                if blocked is not None and self._in_flight == 0 and blocked[0].issuperset(slot):  # idle now
+                if blocked is not None and idle_after and blocked[0].issuperset(slot):
                     args += (self._token, blocked[1], blocked[2], IDLE_MS)
                 finished = await self.scripts.settle(self._group_keys(slot), args)
                 if self.cluster and finished:
                     await self._expire_index([job_id.decode() for job_id in finished])
+        self._in_flight = max(self._in_flight - len(settlements), 0)  # a failed settle is retried: count it once
 
     async def _expire_index(self, job_ids: Sequence[str]) -> None:
         async with self.client.pipeline() as pipe:
