@@ -104,6 +104,7 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._stopping = asyncio.Event()
         self._forced = asyncio.Event()
+        self._closing = False  # every job has ended: the settler sends what is left, then returns
         self._started_at = time.time()
 
     # -- control --
@@ -131,8 +132,9 @@ class Worker:
             await self._drain()
         finally:
             await _cancel(heartbeat)
-            self._outbox_ready.set()
             self._stopping.set()
+            self._closing = True
+            self._outbox_ready.set()
             await settler
             await backend.unregister_worker(self.id)
             self._threads.shutdown()
@@ -322,7 +324,7 @@ class Worker:
                     pause = min(pause * 2, 5.0)
                     self._outbox_ready.set()
                     continue
-            elif self._stopping.is_set() and not self._running:
+            if self._closing and not self._outbox:  # checked after a batch too: its wake-up may be spent
                 return
 
     async def _heartbeat(self, backend: Backend) -> None:
