@@ -58,8 +58,10 @@ async def main(url: str, jobs: int, batch: int) -> None:
     keys = sorted(k.decode() for k in await probe.keys("*"))  # a private server: a handful of keys
     await probe.aclose()
     print(f"jobs {jobs:,} in {elapsed:.1f} s ({jobs / elapsed:,.0f}/s, enqueue and drain overlapping)")
-    print(f"used_memory before {before:,} B, peak {peak:,} B, after expiry {after:,} B "
-          f"({after - before:+,} B); keys left: {', '.join(keys)}")
+    print(
+        f"used_memory before {before:,} B, peak {peak:,} B, after expiry {after:,} B "
+        f"({after - before:+,} B); keys left: {', '.join(keys)}"
+    )
 
 
 if __name__ == "__main__":
@@ -69,8 +71,19 @@ if __name__ == "__main__":
     args = parser.parse_args()
     port = free_port()
     server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", tempfile.mkdtemp(prefix="qaio-soak-")],
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            tempfile.mkdtemp(prefix="qaio-soak-"),
+        ],
         stdout=subprocess.DEVNULL,
     )
     try:
