@@ -64,12 +64,11 @@ class Task(Generic[P, R]):
         self.options = options
         self.is_async = inspect.iscoroutinefunction(fn)
         self._signature = signature
-        kinds = {param.kind for param in signature.parameters.values()}
         named = [
             p for p in signature.parameters.values() if p.kind is not p.VAR_POSITIONAL and p.kind is not p.VAR_KEYWORD
         ]
         #: For calls by keyword to a function without *args/**kwargs, binding is two set checks.
-        self._plain = not kinds & {inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD}
+        self._plain = len(named) == len(signature.parameters)
         self._names = frozenset(p.name for p in named)
         self._required = frozenset(p.name for p in named if p.default is p.empty)
         self.__doc__ = fn.__doc__

@@ -324,7 +324,7 @@ class Worker:
                     pause = min(pause * 2, 5.0)
                     self._outbox_ready.set()
                     continue
-            if self._closing and not self._outbox:  # checked after a batch too: its wake-up may be spent
+            if self._closing and not self._outbox and not self._running:  # after a batch too: its wake-up may be spent
                 return
 
     async def _heartbeat(self, backend: Backend) -> None:

@@ -245,28 +245,27 @@ class RedisBroker(InspectorMixin):
         if self.cluster:
             await self._register_queues(queues)
         self._known_queues.update(queues)
+        lease_ms = max(int(lease * 1000), 1)
         start = time.monotonic()
         deadline = start + wait
         drained = (tuple(queues), max_level)
         next_due = self._drained.pop(drained, None)
         if next_due is not None and wait > 0:
-            handed = await self._block(queues, max_level, lease, min(wait, max(next_due - start, 0.001)))
+            handed = await self._block(queues, max_level, lease_ms, min(wait, max(next_due - start, 0.001)))
             if handed is not None:
                 return self._handed_to_us(handed, drained, limit, next_due)
         while True:
-            deliveries, now_ms, next_eta = await self._claim_once(queues, limit, lease, max_level, wait > 0)
+            deliveries, now_ms, next_eta = await self._claim_once(queues, limit, lease_ms, max_level, wait > 0)
             next_due = time.monotonic() + (next_eta - now_ms) / 1000 if next_eta >= 0 else math.inf
             if deliveries and len(deliveries) < limit:
                 self._drained[drained] = next_due
             if deliveries or wait <= 0:
                 self._in_flight += len(deliveries)
                 return deliveries
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            now = time.monotonic()
+            if now >= deadline:
                 return []
-            if next_eta >= 0:
-                remaining = min(remaining, max((next_eta - now_ms) / 1000, 0.001))
-            handed = await self._block(queues, max_level, lease, remaining)
+            handed = await self._block(queues, max_level, lease_ms, max(min(deadline, next_due) - now, 0.001))
             if handed is not None:
                 return self._handed_to_us(handed, drained, limit, next_due)
 
@@ -282,12 +281,11 @@ class RedisBroker(InspectorMixin):
         return [handed]
 
     async def _claim_once(
-        self, queues: Sequence[str], limit: int, lease: float, max_level: int, idle: bool
+        self, queues: Sequence[str], limit: int, lease_ms: int, max_level: int, idle: bool
     ) -> tuple[list[Delivery], int, int]:
         """One claim script call per slot. With `idle`, a call that finds nothing registers this worker
         as idle, so that the next job enqueued is handed straight to it (see `_block`)."""
         receipt = secrets.token_hex(8)
-        lease_ms = max(int(lease * 1000), 1)
         slots = self._slots(queues)
         if self.cluster and len(slots) > 1:  # take turns, so no queue always goes first
             self._turn = (self._turn + 1) % len(slots)
@@ -312,7 +310,7 @@ class RedisBroker(InspectorMixin):
                 deliveries.append(Delivery(out[i].decode(), out[i + 1], receipt, int(out[i + 2]), slot[out[i + 3] - 1]))
         return deliveries, now_ms, next_eta
 
-    async def _block(self, queues: Sequence[str], max_level: int, lease: float, timeout: float) -> Delivery | None:
+    async def _block(self, queues: Sequence[str], max_level: int, lease_ms: int, timeout: float) -> Delivery | None:
         """BZPOPMIN on this worker's inboxes and the markers of the levels we take: returns when a job is
         handed to us (that delivery), when a marker is set, or on timeout (None). While it waits, a settle
         may register this worker as idle (`_blocked_on`)."""
@@ -326,7 +324,7 @@ class RedisBroker(InspectorMixin):
             + [self.keys.group(q)[LEVELS + level] for q in slot for level in range(max_level + 1)]
             for slot in slots
         ]
-        self._blocked_on = (frozenset(queues), max_level, max(int(lease * 1000), 1))
+        self._blocked_on = (frozenset(queues), max_level, lease_ms)
         try:
             if len(keys) == 1:
                 return _handed(await self.client.execute_command("BZPOPMIN", *keys[0], seconds), inboxes)

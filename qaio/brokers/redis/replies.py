@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -26,6 +26,8 @@ from qaio.serializers import Serializer
 from qaio.status import JobStatus
 
 log = logging.getLogger("qaio.redis")
+
+V = TypeVar("V")
 
 #: The most a waiter trusts the push channel before it re-reads its job (seconds).
 RECHECK = 5.0
@@ -124,10 +126,7 @@ class Replies:
 
     def expect(self, job_id: str) -> None:
         """`job_id` was enqueued with our channel: its end will be pushed without a watch.lua call."""
-        expected = self._expected
-        if len(expected) >= EXPECTED:
-            del expected[next(iter(expected))]
-        expected[job_id] = None
+        _put_bounded(self._expected, job_id, None, EXPECTED)
 
     def forget(self, job_id: str) -> None:
         """`job_id` was not enqueued after all (its id was taken, or the call failed)."""
@@ -168,10 +167,7 @@ class Replies:
                 if not future.done():
                     future.set_result(fields)
         elif fields is not None and job_id in self._expected:
-            early = self._early
-            if len(early) >= EARLY:
-                del early[next(iter(early))]
-            early[job_id] = fields
+            _put_bounded(self._early, job_id, fields, EARLY)
         if fields is not None:
             self._expected.pop(job_id, None)
 
@@ -206,3 +202,10 @@ class Replies:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+
+
+def _put_bounded(entries: dict[str, V], key: str, value: V, limit: int) -> None:
+    """Insert into a dict kept to `limit` entries by dropping the oldest first."""
+    if len(entries) >= limit:
+        del entries[next(iter(entries))]
+    entries[key] = value
