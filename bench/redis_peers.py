@@ -35,7 +35,7 @@ from the same run are printed above the table as the ceiling. A peer that cannot
 phase fails or hangs (every process has a timeout) shows n/a, with the reason under the table.
 
 Adding a system (qaio): write ``bench/peers/qaio_peer.py`` with the hooks ``_common.py`` documents and
-append ``Peer(name="qaio", driver="qaio_peer", venv="qaio", requirements=("-e", f"{ROOT}[redis]"),
+append ``Peer(name="qaio", driver="qaio_peer", venv="qaio", requirements=("-e", f"{ROOT}[redis,uvloop]"),
 worker="qaio ..." or None, kind="subject", settings="...")`` to REGISTRY.
 """
 
@@ -115,6 +115,7 @@ class Peer:
 
 
 _TASKIQ_WORKER = "taskiq worker taskiq_peer:broker --workers 1 --max-async-tasks 100 --log-level WARNING"
+_TASKIQ_REQUIREMENTS = ("taskiq==0.13.0", "taskiq-redis==1.2.4", "hiredis==3.5.0", "uvloop==0.23.0")
 
 REGISTRY: tuple[Peer, ...] = (
     Peer(
@@ -155,7 +156,7 @@ REGISTRY: tuple[Peer, ...] = (
         name="taskiq-list",
         driver="taskiq_peer",
         venv="taskiq",
-        requirements=("taskiq==0.13.0", "taskiq-redis==1.2.4", "hiredis==3.5.0", "uvloop==0.23.0"),
+        requirements=_TASKIQ_REQUIREMENTS,
         worker=_TASKIQ_WORKER,
         variant="list",
         settings="ListQueueBroker, --workers 1 (one child process, counted), 100 async tasks, on uvloop (taskiq "
@@ -165,7 +166,7 @@ REGISTRY: tuple[Peer, ...] = (
         name="taskiq-stream",
         driver="taskiq_peer",
         venv="taskiq",
-        requirements=("taskiq==0.13.0", "taskiq-redis==1.2.4", "hiredis==3.5.0", "uvloop==0.23.0"),
+        requirements=_TASKIQ_REQUIREMENTS,
         worker=_TASKIQ_WORKER,
         variant="stream",
         settings="RedisStreamBroker, --workers 1 (one child process, counted), 100 async tasks, on uvloop",
