@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import redis
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -87,13 +88,16 @@ class RedisServer:
         self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + 10
-        while not ping(self.port):
+        while not self.ready():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 tail = (self.folder / "redis.log").read_text(errors="replace")[-2000:]
                 unavailable(f"redis-server on port {self.port} did not start:\n{tail}")
             time.sleep(0.02)
         return self
+
+    def ready(self) -> bool:
+        return ping(self.port)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown save, exactly like a crash."""
@@ -109,6 +113,80 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.kill()
         self.process = None
+
+
+class SecureRedisServer(RedisServer):
+    """TLS only, with a CA and a server certificate made by openssl, and ACL: the default user is off,
+    and user `qaio` (password `s3cret`) may do everything. Its URL uses db 3."""
+
+    USER, PASSWORD = "qaio", "s3cret"
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        if shutil.which("openssl") is None:
+            unavailable("openssl is not installed; apt-get install openssl")
+        self.ca = folder / "ca.crt"
+        _make_certificates(folder)
+        self.args[self.args.index("--port") + 1] = "0"
+        self.args += ["--tls-port", str(self.port), "--tls-auth-clients", "no"]
+        self.args += ["--tls-cert-file", str(folder / "server.crt"), "--tls-key-file", str(folder / "server.key")]
+        self.args += ["--tls-ca-cert-file", str(self.ca)]
+        self.args += ["--user", "default", "off", "--user", self.USER, "on", f">{self.PASSWORD}", "~*", "&*", "+@all"]
+
+    @property
+    def url(self) -> str:
+        return f"rediss://{self.USER}:{self.PASSWORD}@127.0.0.1:{self.port}/3?ssl_ca_certs={self.ca}"
+
+    def ready(self) -> bool:
+        try:
+            with redis.Redis.from_url(self.url, socket_connect_timeout=0.5) as client:
+                return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+
+def _make_certificates(folder: Path) -> None:
+    """A self-signed CA and a server certificate for 127.0.0.1 signed by it."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=qaio test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
+    openssl(
+        "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr"
+    )
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    )
 
 
 class RedisCluster:

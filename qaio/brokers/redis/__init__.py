@@ -10,6 +10,7 @@ the loop that opened them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import secrets
@@ -18,8 +19,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
+from redis.exceptions import ConnectionError, TimeoutError
 
-from qaio.brokers.redis.connection import RedisUrl, open_client, open_listener, open_pinned, parse
+from qaio.brokers.redis.connection import Lane, RedisUrl, open_client, parse
 from qaio.brokers.redis.inspect import InspectorMixin
 from qaio.brokers.redis.keys import LEVELS, Keys
 from qaio.brokers.redis.replies import RECHECK, Replies, decode_state, encode_extra, parse_frame
@@ -63,8 +65,8 @@ class RedisBroker(InspectorMixin):
         # On a single server the scripts keep the id index; on a Cluster ('') the client does.
         self._index_arg = "" if self.cluster else self.keys.index_prefix
         self._client: Any = None
-        self._listener: Any = None
-        self._pinned: Any = None
+        self._lane: Lane | None = None  #: script calls (see Scripts)
+        self._blocking_lane: Lane | None = None  #: this worker's blocking pops
         self._scripts: Scripts | None = None
         self._replies: Replies | None = None
         self._known_queues: set[str] = set()
@@ -86,10 +88,10 @@ class RedisBroker(InspectorMixin):
         if self._client is None:
             self._loop = asyncio.get_running_loop()
             self._client = open_client(self.target)
-            self._pinned = None if self.cluster else open_pinned(self.target)
-            self._scripts = Scripts(self._client, self._pinned)
-            self._listener = open_listener(self.target)
-            self._replies = Replies(self._listener, self.keys.reply_prefix)
+            if not self.cluster:
+                self._lane, self._blocking_lane = Lane(self.target), Lane(self.target)
+            self._scripts = Scripts(self._client, self._lane)
+            self._replies = Replies(Lane(self.target, subscriber=True), self.keys.reply_prefix)
 
     async def close(self) -> None:
         """Close the connections on the loop that owns them (an App may close us from another loop)."""
@@ -98,16 +100,20 @@ class RedisBroker(InspectorMixin):
             if owner.is_running() and not owner.is_closed():
                 await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.close(), owner))
             else:  # the owner loop is gone, and its sockets with it
-                self._client = self._listener = self._pinned = self._scripts = self._replies = self._loop = None
+                self._forget_connections()
             return
         if self._replies is not None:
             await self._replies.close()
         if self._client is not None and self._known_queues:
             await self._retire()
-        for client in (self._listener, self._pinned, self._client):
+        for client in (self._lane, self._blocking_lane, self._client):
             if client is not None:
                 await client.aclose()
-        self._client = self._listener = self._pinned = self._scripts = self._replies = self._loop = None
+        self._forget_connections()
+
+    def _forget_connections(self) -> None:
+        self._client = self._scripts = self._replies = self._loop = None
+        self._lane = self._blocking_lane = None
 
     @property
     def client(self) -> Any:
@@ -327,7 +333,7 @@ class RedisBroker(InspectorMixin):
         self._blocked_on = (frozenset(queues), max_level, lease_ms)
         try:
             if len(keys) == 1:
-                return _handed(await self.client.execute_command("BZPOPMIN", *keys[0], seconds), inboxes)
+                return _handed(await self._pop(keys[0], seconds), inboxes)
             # A Cluster with several queues: one blocking call per queue, the first to return wins.
             loop = asyncio.get_running_loop()
             waits = [loop.create_task(self.client.execute_command("BZPOPMIN", *each, seconds)) for each in keys]
@@ -340,6 +346,16 @@ class RedisBroker(InspectorMixin):
                 await asyncio.gather(*waits, return_exceptions=True)
         finally:
             self._blocked_on = None
+
+    async def _pop(self, keys: list[str], seconds: str) -> list[bytes] | None:
+        """BZPOPMIN over this worker's own connection when it is free, else through the pool (which
+        also retries across a reconnect)."""
+        lane = self._blocking_lane
+        if lane is not None and not lane.busy:
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                popped: list[bytes] | None = await lane.call("BZPOPMIN", *keys, seconds)
+                return popped
+        return await self.client.execute_command("BZPOPMIN", *keys, seconds)  # type: ignore[no-any-return]
 
     async def settle(self, settlements: Sequence[Settlement]) -> None:
         idle_after = self._in_flight <= len(settlements)  # these end all the jobs this worker runs

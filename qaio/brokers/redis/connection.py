@@ -8,20 +8,22 @@ Everything else (TLS with `rediss://`, `user:password@`, `/db`, `?socket_timeout
 
 from __future__ import annotations
 
-import contextlib
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, Connection, ConnectionPool, Redis, SSLConnection
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.exceptions import AuthenticationError, ConnectionError, TimeoutError
 
 from qaio.errors import ConfigError
+
+T = TypeVar("T")
 
 _hiredis_pack: Callable[..., bytes] | None
 try:
@@ -56,8 +58,25 @@ def parse(url: str) -> RedisUrl:
     return RedisUrl(urlunsplit(parts._replace(query=urlencode(rest))), cluster, prefix)
 
 
+class _Reconnect(Retry):
+    """redis-py's Retry, except that a refused login fails at once: AuthenticationError is a kind of
+    ConnectionError, and a wrong password would otherwise be tried again for ~20 s."""
+
+    async def call_with_retry(
+        self,
+        do: Callable[[], Awaitable[T]],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        def retryable(error: Exception) -> bool:
+            return not isinstance(error, AuthenticationError) and (is_retryable is None or is_retryable(error))
+
+        return await super().call_with_retry(do, fail, retryable, with_failure_count)
+
+
 def retry() -> Retry:
-    return Retry(ExponentialBackoff(cap=1.0, base=0.02), RETRIES, supported_errors=(ConnectionError, TimeoutError))
+    return _Reconnect(ExponentialBackoff(cap=1.0, base=0.02), RETRIES, supported_errors=(ConnectionError, TimeoutError))
 
 
 class _FastPacking:
@@ -110,27 +129,40 @@ def open_client(target: RedisUrl) -> Any:
     return Redis(connection_pool=_fast(pool))
 
 
-def open_pinned(target: RedisUrl) -> Redis:
-    """One connection held for good, for calls that find it free: checking a connection out of the
-    pool and back costs as much as the round trip itself on loopback (redis-py's locks and checks)."""
-    pool = ConnectionPool.from_url(target.url, retry=retry(), **socket_options())
-    return _Pinned(connection_pool=_fast(pool), single_connection_client=True)
+class Lane:
+    """One connection held for good and spoken to directly, for the calls on a job's path (script
+    calls, a worker's blocking pop). redis-py's client adds its pool checkout, locks and retry wrapper
+    around each command; on loopback that is a fifth of a round trip. A lane does not retry: when it
+    is busy or its call fails to connect, the caller goes through the pooled client, which does.
+    """
 
+    def __init__(self, target: RedisUrl, *, subscriber: bool = False) -> None:
+        pool = _fast(ConnectionPool.from_url(target.url, retry=Retry(ExponentialBackoff(), 0), **socket_options()))
+        options = pool.connection_kwargs
+        if subscriber:  # RESP2: pub/sub messages are plain replies (RESP3 pushes go to redis-py's handlers)
+            options = {**options, "protocol": 2}
+        self._connection: AbstractConnection = pool.connection_class(**options)
+        self.busy = False
 
-class _Pinned(Redis):
-    def __del__(self, *args: Any) -> None:
-        """An App left open until its loop closed: redis-py's close would need that loop (and raise)."""
-        with contextlib.suppress(RuntimeError):
-            super().__del__(*args)
+    async def call(self, *args: Any) -> Any:
+        """Send one command and read its reply (a cancelled or failed call drops the connection,
+        which the next call opens again). Raises redis-py's errors, ResponseError included."""
+        connection = self._connection
+        self.busy = True
+        try:
+            await connection.send_packed_command(connection.pack_command(*args), check_health=False)
+            return await connection.read_response()
+        finally:
+            self.busy = False
+
+    async def read(self) -> Any:
+        """Wait for the next message published to a `subscriber` lane (after its SUBSCRIBE)."""
+        return await self._connection.read_response()
+
+    async def aclose(self) -> None:
+        await self._connection.disconnect()
 
 
 def _fast(pool: ConnectionPool) -> ConnectionPool:
     pool.connection_class = FastSSLConnection if issubclass(pool.connection_class, SSLConnection) else FastConnection
     return pool
-
-
-def open_listener(target: RedisUrl) -> Redis:
-    """A plain client for pub/sub, without retries, so the reply listener sees every reconnect (and
-    re-reads its jobs after one). On a Cluster it talks to the URL's node: PUBLISH reaches every node."""
-    options: dict[str, Any] = {"retry": Retry(ExponentialBackoff(), 0), **socket_options()}
-    return Redis.from_url(target.url, **options)

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from qaio.brokers.redis.connection import Lane
 from qaio.protocols import JobState
 from qaio.serializers import Serializer
 from qaio.status import JobStatus
@@ -95,9 +96,9 @@ def parse_frame(data: bytes) -> tuple[str, Fields]:
 class Replies:
     """The listener: subscribes this broker's channel and resolves futures keyed by job id."""
 
-    def __init__(self, client: Any, channel_prefix: str) -> None:
+    def __init__(self, lane: Lane, channel_prefix: str) -> None:
         self.channel = f"{channel_prefix}{uuid.uuid4().hex}"
-        self._client = client
+        self._lane = lane
         self._waiters: dict[str, set[asyncio.Future[Fields | None]]] = {}
         self._expected: dict[str, None] = {}
         self._early: dict[str, Fields] = {}
@@ -118,6 +119,7 @@ class Replies:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+        await self._lane.aclose()
 
     @property
     def started(self) -> bool:
@@ -181,27 +183,24 @@ class Replies:
     async def _listen(self) -> None:
         pause = 0.05
         assert self._ready is not None
+        lane = self._lane
         while True:
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.channel)
+                await lane.call("SUBSCRIBE", self.channel)
                 self._recheck_all()
                 self._ready.set()
                 pause = 0.05
                 while True:
-                    message = await pubsub.get_message(timeout=None)
-                    if message is not None and message["type"] == "message":
-                        job_id, fields = parse_frame(message["data"])
+                    kind, _, data = await lane.read()
+                    if kind == b"message":
+                        job_id, fields = parse_frame(data)
                         self._resolve(job_id, fields)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # connection lost: resubscribe with backoff, then recheck
+            except Exception as exc:  # connection lost (the lane dropped it): resubscribe with backoff, recheck
                 log.warning("reply listener lost its connection (%s); reconnecting in %.2f s", exc, pause)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 2.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
 
 
 def _put_bounded(entries: dict[str, V], key: str, value: V, limit: int) -> None:

@@ -12,6 +12,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
+from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
+
+from qaio.brokers.redis.connection import Lane
 from qaio.brokers.redis.keys import GROUP_SIZE
 
 LUA = Path(__file__).with_name("lua")
@@ -33,30 +36,33 @@ def source(name: str) -> str:
 class _Script(Protocol):
     """What `register_script` returns (redis-py's AsyncScript), typed for our use."""
 
+    sha: str
+
     async def __call__(self, keys: Sequence[Any] | None = None, args: Sequence[Any] | None = None) -> Any: ...
 
 
 class Scripts:
     """Each operation as a typed coroutine, one EVALSHA each (redis-py reloads a script Redis forgot).
 
-    With a `pinned` client (one held connection) a call goes over it when no other call is using it,
-    and through the pool otherwise: a lone caller skips the pool's checkout, concurrent ones still
-    run side by side.
+    With a `lane` (one held connection, see connection.Lane) a call goes over it when no other call is
+    using it, and through the pooled client otherwise, or when the lane fails: a lone caller skips
+    redis-py's per-command overhead, concurrent ones still run side by side, and only the pooled
+    client retries across reconnects and reloads a script that Redis forgot.
     """
 
-    def __init__(self, client: Any, pinned: Any = None) -> None:
+    def __init__(self, client: Any, lane: Lane | None = None) -> None:
         self._pooled = _register(client)
-        self._pinned = None if pinned is None else _register(pinned)
-        self._pinned_busy = False
+        self._shas = {name: script.sha for name, script in self._pooled.items()}
+        self._lane = lane
 
     async def _run(self, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        if self._pinned is None or self._pinned_busy:
-            return await self._pooled[name](keys, args)
-        self._pinned_busy = True
-        try:
-            return await self._pinned[name](keys, args)
-        finally:
-            self._pinned_busy = False
+        lane = self._lane
+        if lane is not None and not lane.busy:
+            try:
+                return await lane.call("EVALSHA", self._shas[name], len(keys), *keys, *args)
+            except (NoScriptError, ConnectionError, TimeoutError):
+                pass  # the pooled client loads the script, or reconnects with backoff
+        return await self._pooled[name](keys, args)
 
     async def _grouped(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         if len(keys) % GROUP_SIZE not in (0, 1) or len(keys) < GROUP_SIZE:
