@@ -22,6 +22,8 @@ from qaio.errors import ConfigError
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from qaio.brokers.redis.connection import Lane
+
 
 @dataclass(frozen=True, slots=True)
 class CapToken:
@@ -145,14 +147,18 @@ class RedisCap:
     Lua script call; a key vanishes once its last lease has run out. Works on Redis Cluster too (each
     script touches one key)."""
 
-    def __init__(self, redis: Redis, *, prefix: str) -> None:
+    def __init__(self, redis: Redis, *, prefix: str, lane: Lane | None = None) -> None:
         if not prefix:
             raise ConfigError("RedisCap needs a key prefix, so its keys cannot collide with others")
         self.redis = redis
         self.prefix = prefix
+        self._lane = lane  #: the broker's script lane, when there is one (see connection.Lane)
         self._acquire: Any = redis.register_script(SCRIPTS["acquire"])
         self._release: Any = redis.register_script(SCRIPTS["release"])
         self._extend: Any = redis.register_script(SCRIPTS["extend"])
+
+    async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        return await (script(keys, args) if self._lane is None else self._lane.run_script(script, keys, args))
 
     def key(self, key: str) -> str:
         """The Redis key holding `key`'s slots."""
@@ -165,7 +171,7 @@ class RedisCap:
         """`count` acquires in one script call, granted in order (for callers that coalesce requests)."""
         _check(limit, lease)
         tokens = [new_token() for _ in range(count)]
-        granted, held, wait = await self._acquire(keys=[self.key(key)], args=[limit, _ms(lease), *tokens])
+        granted, held, wait = await self._run(self._acquire, [self.key(key)], [limit, _ms(lease), *tokens])
         granted, held = int(granted), int(held)
         refused = CapDecision(False, held, retry_after=max(int(wait), 0) / 1000)
         return [
@@ -179,11 +185,11 @@ class RedisCap:
         """Give back several slots of one key in one script call."""
         if not tokens:
             return []
-        return [bool(held) for held in await self._release(keys=[self.key(key)], args=list(tokens))]
+        return [bool(held) for held in await self._run(self._release, [self.key(key)], list(tokens))]
 
     async def extend(self, token: CapToken, lease: float) -> bool:
         _check(1, lease)
-        return bool(await self._extend(keys=[self.key(token.key)], args=[token.token, _ms(lease)]))
+        return bool(await self._run(self._extend, [self.key(token.key)], [token.token, _ms(lease)]))
 
     async def held(self, key: str) -> int:
         """Slots of `key` whose lease has not run out (for tests and monitoring; not atomic with acquire)."""

@@ -450,7 +450,7 @@ class RedisBroker(InspectorMixin):
 
     def concurrency_cap(self) -> ConcurrencyCap:
         """Gateway admission caps shared by every process on this Redis (SharedCaps)."""
-        return RedisCap(self.client, prefix=f"{self.keys.prefix}:cap")
+        return RedisCap(self.client, prefix=f"{self.keys.prefix}:cap", lane=self._lane)
 
     # -- states --
     async def get_state(self, job_id: str) -> JobState | None:

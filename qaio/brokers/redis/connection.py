@@ -9,7 +9,7 @@ Everything else (TLS with `rediss://`, `user:password@`, `/db`, `?socket_timeout
 from __future__ import annotations
 
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -19,7 +19,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import AuthenticationError, ConnectionError, TimeoutError
+from redis.exceptions import AuthenticationError, ConnectionError, NoScriptError, TimeoutError
 
 from qaio.errors import ConfigError
 
@@ -154,6 +154,17 @@ class Lane:
             return await connection.read_response()
         finally:
             self.busy = False
+
+    async def run_script(self, script: Any, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """Run a script registered on a pooled client (redis-py's AsyncScript) over this lane when it is
+        free; through that client when the lane is busy, fails, or Redis forgot the script (the client
+        reconnects with backoff and loads the script again)."""
+        if not self.busy:
+            try:
+                return await self.call("EVALSHA", script.sha, len(keys), *keys, *args)
+            except (NoScriptError, ConnectionError, TimeoutError):
+                pass
+        return await script(keys, args)
 
     async def read(self) -> Any:
         """Wait for the next message published to a `subscriber` lane (after its SUBSCRIBE)."""

@@ -12,8 +12,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
-
 from qaio.brokers.redis.connection import Lane
 from qaio.brokers.redis.keys import GROUP_SIZE
 
@@ -52,17 +50,11 @@ class Scripts:
 
     def __init__(self, client: Any, lane: Lane | None = None) -> None:
         self._pooled = _register(client)
-        self._shas = {name: script.sha for name, script in self._pooled.items()}
         self._lane = lane
 
     async def _run(self, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        lane = self._lane
-        if lane is not None and not lane.busy:
-            try:
-                return await lane.call("EVALSHA", self._shas[name], len(keys), *keys, *args)
-            except (NoScriptError, ConnectionError, TimeoutError):
-                pass  # the pooled client loads the script, or reconnects with backoff
-        return await self._pooled[name](keys, args)
+        script = self._pooled[name]
+        return await (script(keys, args) if self._lane is None else self._lane.run_script(script, keys, args))
 
     async def _grouped(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         if len(keys) % GROUP_SIZE not in (0, 1) or len(keys) < GROUP_SIZE:
