@@ -130,13 +130,15 @@ def open_client(target: RedisUrl) -> Any:
 
 
 class Lane:
-    """One connection held for good and spoken to directly, for the calls on a job's path (script
-    calls, a worker's blocking pop). redis-py's client adds its pool checkout, locks and retry wrapper
-    around each command; on loopback that is a fifth of a round trip. A lane does not retry: when it
-    is busy or its call fails to connect, the caller goes through the pooled client, which does.
+    """One of redis-py's connections, held for good and spoken to directly, for the calls on a job's
+    path (script calls, a worker's blocking pop, the reply listener). redis-py's client adds its pool
+    checkout, locks and retry wrapper around each command; on loopback that is a fifth of a round
+    trip. A lane does not retry: when it is busy or its call fails, the caller goes through the pooled
+    client, which does. One caller at a time: `busy` says when the lane is taken.
     """
 
     def __init__(self, target: RedisUrl, *, subscriber: bool = False) -> None:
+        # A pool only to read the URL as redis-py would (TLS, user, db...); the lane opens one connection.
         pool = _fast(ConnectionPool.from_url(target.url, retry=Retry(ExponentialBackoff(), 0), **socket_options()))
         options = pool.connection_kwargs
         if subscriber:  # RESP2: pub/sub messages are plain replies (RESP3 pushes go to redis-py's handlers)
