@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quickstart 2: set up and run the whole test suite against the real servers of this machine.
 # It starts what the tests need where it can: redis-server from PATH (installed with apt-get when
-# running as root), and nginx for the limiter's comparison test. A server that is still missing makes
+# running as root), nginx for the limiter's comparison test, openssl for the TLS Redis test. A server that is still missing makes
 # its tests fail under CI=true and skip loudly otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,7 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 command -v redis-server >/dev/null || apt_install redis-server || true
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx || true
+command -v openssl >/dev/null || apt_install openssl || true  # certificates for the TLS Redis test
 if ! port_open 6379 && command -v redis-server >/dev/null; then
   echo "starting redis-server on 127.0.0.1:6379"
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
