@@ -332,6 +332,12 @@ class RedisBroker(InspectorMixin):
         ]
         self._blocked_on = (frozenset(queues), max_level, lease_ms)
         try:
+            if self._in_flight:
+                # Let the jobs we were just handed run first: a quick one ends within two loop turns (its
+                # task's step, then the settler's), so its settle, which the producer waits for, goes
+                # out before this pop instead of behind it (~30 µs off a round trip's p50).
+                for _ in range(2):
+                    await asyncio.sleep(0)
             if len(keys) == 1:
                 return _handed(await self._pop(keys[0], seconds), inboxes)
             # A Cluster with several queues: one blocking call per queue, the first to return wins.
