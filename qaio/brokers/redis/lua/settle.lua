@@ -51,11 +51,11 @@ end
 for g in pairs(touched) do trim(g, now, ttl) end
 if idle then
   for g = 1, groups() do
-    local ready = false
-    for level = 0, idle[2] do
-      if redis.call('EXISTS', ready_key(g, level)) == 1 then ready = true; break end
-    end
-    if not ready then register_idle(g, idle[1], idle[2], idle[3], now, idle[4]) end
+    local levels = {}
+    for level = 0, idle[2] do levels[#levels + 1] = ready_key(g, level) end
+    -- One EXISTS for all the levels it takes: this runs after the PUBLISH above, whose message Redis
+    -- sends only when the script ends, so every call here delays the waiting producer.
+    if redis.call('EXISTS', unpack(levels)) == 0 then register_idle(g, idle[1], idle[2], idle[3], now, idle[4]) end
   end
 end
 return finished
