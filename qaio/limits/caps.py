@@ -153,12 +153,13 @@ class RedisCap:
         self.redis = redis
         self.prefix = prefix
         self._lane = lane  #: the broker's script lane, when there is one (see connection.Lane)
+        # Imported here, not at the top: redis is an optional extra, and a RedisCap exists only with a client.
+        from qaio.brokers.redis.connection import run_script
+
+        self._run_script = run_script
         self._acquire: Any = redis.register_script(SCRIPTS["acquire"])
         self._release: Any = redis.register_script(SCRIPTS["release"])
         self._extend: Any = redis.register_script(SCRIPTS["extend"])
-
-    async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
-        return await (script(keys, args) if self._lane is None else self._lane.run_script(script, keys, args))
 
     def key(self, key: str) -> str:
         """The Redis key holding `key`'s slots."""
@@ -171,7 +172,9 @@ class RedisCap:
         """`count` acquires in one script call, granted in order (for callers that coalesce requests)."""
         _check(limit, lease)
         tokens = [new_token() for _ in range(count)]
-        granted, held, wait = await self._run(self._acquire, [self.key(key)], [limit, _ms(lease), *tokens])
+        granted, held, wait = await self._run_script(
+            self._acquire, [self.key(key)], [limit, _ms(lease), *tokens], self._lane
+        )
         granted, held = int(granted), int(held)
         refused = CapDecision(False, held, retry_after=max(int(wait), 0) / 1000)
         return [
@@ -185,11 +188,11 @@ class RedisCap:
         """Give back several slots of one key in one script call."""
         if not tokens:
             return []
-        return [bool(held) for held in await self._run(self._release, [self.key(key)], list(tokens))]
+        return [bool(held) for held in await self._run_script(self._release, [self.key(key)], list(tokens), self._lane)]
 
     async def extend(self, token: CapToken, lease: float) -> bool:
         _check(1, lease)
-        return bool(await self._run(self._extend, [self.key(token.key)], [token.token, _ms(lease)]))
+        return bool(await self._run_script(self._extend, [self.key(token.key)], [token.token, _ms(lease)], self._lane))
 
     async def held(self, key: str) -> int:
         """Slots of `key` whose lease has not run out (for tests and monitoring; not atomic with acquire)."""

@@ -10,7 +10,6 @@ the loop that opened them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import secrets
@@ -19,9 +18,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from redis.exceptions import ConnectionError, TimeoutError
 
-from qaio.brokers.redis.connection import Lane, RedisUrl, open_client, parse
+from qaio.brokers.redis.connection import Lane, RedisUrl, open_client, over_lane, parse
 from qaio.brokers.redis.inspect import InspectorMixin
 from qaio.brokers.redis.keys import LEVELS, Keys
 from qaio.brokers.redis.replies import RECHECK, Replies, decode_state, encode_extra, parse_frame
@@ -356,12 +354,11 @@ class RedisBroker(InspectorMixin):
     async def _pop(self, keys: list[str], seconds: str) -> list[bytes] | None:
         """BZPOPMIN over this worker's own connection when it is free, else through the pool (which
         also retries across a reconnect)."""
-        lane = self._blocking_lane
-        if lane is not None and not lane.busy:
-            with contextlib.suppress(ConnectionError, TimeoutError):
-                popped: list[bytes] | None = await lane.call("BZPOPMIN", *keys, seconds)
-                return popped
-        return await self.client.execute_command("BZPOPMIN", *keys, seconds)  # type: ignore[no-any-return]
+        command = ("BZPOPMIN", *keys, seconds)
+        popped: list[bytes] | None = await over_lane(
+            self._blocking_lane, lambda: self.client.execute_command(*command), *command
+        )
+        return popped
 
     async def settle(self, settlements: Sequence[Settlement]) -> None:
         idle_after = self._in_flight <= len(settlements)  # these end all the jobs this worker runs

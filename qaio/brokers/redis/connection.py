@@ -157,23 +157,29 @@ class Lane:
         finally:
             self.busy = False
 
-    async def run_script(self, script: Any, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        """Run a script registered on a pooled client (redis-py's AsyncScript) over this lane when it is
-        free; through that client when the lane is busy, fails, or Redis forgot the script (the client
-        reconnects with backoff and loads the script again)."""
-        if not self.busy:
-            try:
-                return await self.call("EVALSHA", script.sha, len(keys), *keys, *args)
-            except (NoScriptError, ConnectionError, TimeoutError):
-                pass
-        return await script(keys, args)
-
     async def read(self) -> Any:
         """Wait for the next message published to a `subscriber` lane (after its SUBSCRIBE)."""
         return await self._connection.read_response()
 
     async def aclose(self) -> None:
         await self._connection.disconnect()
+
+
+async def over_lane(lane: Lane | None, fallback: Callable[[], Awaitable[Any]], *command: Any) -> Any:
+    """`command` over `lane` when there is one and it is free; else, or when the lane fails (Redis gone,
+    or a script it forgot), `fallback()`: the same call through the pooled client, which reconnects
+    with backoff and loads the script again."""
+    if lane is not None and not lane.busy:
+        try:
+            return await lane.call(*command)
+        except (NoScriptError, ConnectionError, TimeoutError):
+            pass
+    return await fallback()
+
+
+async def run_script(script: Any, keys: Sequence[Any], args: Sequence[Any], lane: Lane | None) -> Any:
+    """Run a script registered on a pooled client (redis-py's AsyncScript), over `lane` when it can."""
+    return await over_lane(lane, lambda: script(keys, args), "EVALSHA", script.sha, len(keys), *keys, *args)
 
 
 def _fast(pool: ConnectionPool) -> ConnectionPool:

@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from qaio.brokers.redis.connection import Lane
+from qaio.brokers.redis.connection import Lane, run_script
 from qaio.brokers.redis.keys import GROUP_SIZE
 
 LUA = Path(__file__).with_name("lua")
@@ -53,8 +53,7 @@ class Scripts:
         self._lane = lane
 
     async def _run(self, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        script = self._pooled[name]
-        return await (script(keys, args) if self._lane is None else self._lane.run_script(script, keys, args))
+        return await run_script(self._pooled[name], keys, args, self._lane)
 
     async def _grouped(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         if len(keys) % GROUP_SIZE not in (0, 1) or len(keys) < GROUP_SIZE:
