@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from qaio.errors import DecodeError
 from qaio.serializers import Serializer
@@ -12,13 +12,13 @@ from qaio.serializers import Serializer
 REQUIRED = ("id", "task")
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One job as it travels: immutable, changed only through `replace` (a retry is a new message)."""
+class Message(NamedTuple):
+    """One job as it travels: immutable, changed only through `_replace` (a retry is a new message).
+    A tuple, as one is made per job on both the enqueue and the worker path."""
 
     id: str
     task: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    kwargs: Mapping[str, Any] = {}  # shared by messages made without kwargs, so read-only
     queue: str = "default"
     priority: int = 0
     level: int = 0
@@ -45,7 +45,7 @@ class Message:
 
     def next_attempt(self, eta: float) -> Message:
         """The message of the next try after a failure."""
-        return replace(self, attempt=self.attempt + 1, eta=eta)
+        return self._replace(attempt=self.attempt + 1, eta=eta)
 
 
 def encode(message: Message, serializer: Serializer) -> bytes:
@@ -91,4 +91,4 @@ def fresh_body(body: bytes, serializer: Serializer, now: float) -> bytes:
         message = decode(body, serializer)
     except DecodeError:
         return body
-    return encode(replace(message, attempt=1, eta=0.0, enqueued_at=now, expires_at=None), serializer)
+    return encode(message._replace(attempt=1, eta=0.0, enqueued_at=now, expires_at=None), serializer)

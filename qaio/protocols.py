@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from qaio.limits.caps import ConcurrencyCap
 from qaio.limits.decision import Limiter
@@ -92,9 +92,9 @@ class Settlement:
     priority: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Enqueued:
-    """One message to write, with the fields a broker indexes on beside the encoded body."""
+class Enqueued(NamedTuple):
+    """One message to write, with the fields a broker indexes on beside the encoded body (a tuple: one
+    is made per job on the enqueue path, at a third of a frozen dataclass's cost)."""
 
     job_id: str
     body: bytes

@@ -11,7 +11,7 @@ import contextvars
 import functools
 import multiprocessing
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
@@ -28,7 +28,7 @@ class TaskError(QaioError):
         self.formatted = formatted
 
 
-async def run_async(fn: Callable[..., Any], kwargs: dict[str, Any], timeout: float | None) -> Any:
+async def run_async(fn: Callable[..., Any], kwargs: Mapping[str, Any], timeout: float | None) -> Any:
     if timeout is None:
         return await fn(**kwargs)
     try:
@@ -43,7 +43,7 @@ class ThreadExecutor:
     def __init__(self, size: int) -> None:
         self._pool = ThreadPoolExecutor(size, thread_name_prefix="qaio-task")
 
-    async def run(self, fn: Callable[..., Any], kwargs: dict[str, Any], timeout: float | None) -> Any:
+    async def run(self, fn: Callable[..., Any], kwargs: Mapping[str, Any], timeout: float | None) -> Any:
         loop = asyncio.get_running_loop()
         # copy_context carries the job context (report_progress) into the thread.
         call = functools.partial(contextvars.copy_context().run, fn, **kwargs)
@@ -86,7 +86,7 @@ class ProcessExecutor:
         self._children.append(child)
         return child
 
-    async def run(self, task_name: str, kwargs: dict[str, Any], timeout: float | None) -> Any:
+    async def run(self, task_name: str, kwargs: Mapping[str, Any], timeout: float | None) -> Any:
         idle = await self._start()
         child = await idle.get()
         context = _current.get()
