@@ -274,6 +274,25 @@ async def test_levels_and_priorities_across_queues(broker: RedisBroker) -> None:
     assert [d.job_id for d in rest] == ["a5-level3"]
 
 
+async def test_a_batch_of_runs_keeps_each_jobs_fields_order_and_answer(broker: RedisBroker) -> None:
+    """enqueue.lua takes runs of jobs that share all but id and body: the runs may switch queue,
+    priority or eta between any two jobs, and each job still gets its own answer and place."""
+    now = time.time()
+
+    def item(job_id: str, queue: str = "a", priority: int = 0, eta: float = 0.0) -> Enqueued:
+        message = Message(id=job_id, task="t", queue=queue, priority=priority, eta=eta, enqueued_at=now)
+        return Enqueued(job_id, encode(message, SERIALIZER), queue, "t", priority, 0, eta, now)
+
+    await broker.enqueue([item("taken")])
+    batch = [item("a1"), item("a2"), item("taken"), item("a3"), item("b1", "b"), item("a4"), item("a9", priority=9)]
+    batch += [item("later", eta=now + 60), item("a5"), item("a5")]
+    assert await broker.enqueue(batch) == [True, True, False, True, True, True, True, True, True, False]
+    got = await broker.claim(["a"], limit=10, lease=5, wait=0)
+    assert [d.job_id for d in got] == ["a9", "taken", "a1", "a2", "a3", "a4", "a5"]
+    assert [d.job_id for d in await broker.claim(["b"], limit=10, lease=5, wait=0)] == ["b1"]
+    assert (await broker.get_state("later")).status is JobStatus.QUEUED  # type: ignore[union-attr]
+
+
 async def test_wait_state_is_pushed(broker: RedisBroker, url: str) -> None:
     """A waiting producer gets the final state (with the result) over its channel, at once."""
     item = job()

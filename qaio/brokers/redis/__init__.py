@@ -159,29 +159,29 @@ class RedisBroker(InspectorMixin):
         return await self._enqueue(jobs, self._index_arg, registry=True)
 
     async def _enqueue(self, jobs: Sequence[Enqueued], index_arg: str, *, registry: bool) -> list[bool]:
+        replies = self._replies if self._replies is not None and self._replies.started else None
         groups: dict[str, int] = {}
         keys: list[str] = []
-        args: list[Any] = [index_arg]
-        for job in jobs:
-            number = groups.get(job.queue)
-            if number is None:
-                number = groups[job.queue] = len(groups) + 1
-                keys.extend(self.keys.group(job.queue))
-            args += (
-                job.job_id,
-                number,
-                job.task,
-                job.body,
-                min(max(job.priority, 0), 9),
-                min(max(job.level, 0), LEVELS - 1),
-                int(job.eta * 1000) if job.eta > 0 else 0,
-                job.enqueued_at,
-            )
+        args: list[Any] = [index_arg, "" if replies is None else replies.channel]
+        run: tuple[Any, ...] = ()
+        count_at = 0
+        for job in jobs:  # runs of jobs that differ only in id and body share one header (enqueue.lua)
+            head = job[2:]  # queue, task, priority, level, eta, enqueued_at
+            if head != run:
+                run = head
+                number = groups.get(job.queue)
+                if number is None:
+                    number = groups[job.queue] = len(groups) + 1
+                    keys.extend(self.keys.group(job.queue))
+                eta_ms = int(job.eta * 1000) if job.eta > 0 else 0
+                level = min(max(job.level, 0), LEVELS - 1)
+                args += (number, job.task, min(max(job.priority, 0), 9), level, eta_ms, job.enqueued_at, 0)
+                count_at = len(args) - 1
+            args[count_at] += 1
+            args += (job.job_id, job.body)
         if registry:
             keys.append(self.keys.queues)
-        replies = self._replies if self._replies is not None and self._replies.started else None
         if replies is not None:  # expected before the call: an end may be pushed before its reply is read
-            args.append(replies.channel)
             for job in jobs:
                 replies.expect(job.job_id)
         try:
