@@ -20,7 +20,7 @@ from redis_servers import RedisServer
 from qaio import App, JobStatus, Worker
 from qaio.brokers.redis import RedisBroker
 from qaio.brokers.redis.keys import GROUP_SIZE, Keys
-from qaio.brokers.redis.scripts import LUA, NAMES
+from qaio.brokers.redis.scripts import LUA, NAMES, helpers, source
 from qaio.message import Message, encode
 from qaio.protocols import Action, Delivery, Enqueued, JobState, Settlement
 from qaio.serializers import get_serializer
@@ -45,6 +45,17 @@ def test_every_script_opens_with_its_contract() -> None:
         assert header.startswith(f"-- {name}.lua: "), name
         for part in ("KEYS", "ARGV", "Returns"):
             assert part in header, (name, part)
+
+
+def test_each_script_carries_only_the_helpers_it_uses() -> None:
+    """scripts.source puts in front of a script the _common.lua helpers it names, and theirs, and no
+    other; every helper is used by some script."""
+    enqueue = source("enqueue")
+    assert "local function lease_job(" in enqueue and "local function leased_key(" in enqueue  # via lease_job
+    assert "local function take_back(" not in enqueue and "local function publish(" not in enqueue
+    used = "".join(source(name) for name in NAMES)
+    for names, _ in helpers():
+        assert any(f"local {name} " in used or f"local function {name}(" in used for name in names), names
 
 
 async def test_keys_share_the_queue_hash_tag(broker: RedisBroker, raw: redis.Redis) -> None:

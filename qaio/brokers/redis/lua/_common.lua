@@ -1,4 +1,5 @@
--- _common.lua: put in front of every script by scripts.py; not a script of its own.
+-- _common.lua: helpers that scripts.py puts in front of each script that names them; not a script of its
+-- own. Each helper is one top-level `local`, its comment right above it.
 -- A queue's fixed keys arrive as a group of GROUP KEYS (keys.py GROUP_SUFFIXES):
 --   1..10 ready:0..9 (zset), 11..20 marker:0..9 (zset), 21 delayed, 22 leased, 23 seq, 24 done, 25 dead.
 -- Job hashes are named from the group's first key ('P:{q}:ready:0' -> 'P:{q}:job:<id>'), so they share
