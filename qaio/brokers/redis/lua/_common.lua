@@ -127,26 +127,27 @@ local function frame(id, fields)
 end
 
 -- Push the finished state to every process waiting on the job (w: its field 'w', the channels).
-local function publish(jk, id, w)
+-- `fields`: the STATE_FIELDS as they now are, when the caller has them (else they are read here).
+local function publish(jk, id, w, fields)
   if w then
-    local msg = frame(id, redis.call('HMGET', jk, unpack(STATE_FIELDS)))
+    local msg = frame(id, fields or redis.call('HMGET', jk, unpack(STATE_FIELDS)))
     for channel in string.gmatch(w, '%S+') do redis.call('PUBLISH', channel, msg) end
   end
 end
 
 -- A job reached a final status: keep its state for the result TTL, index it, tell waiters.
 -- `w` is the job's field 'w' (reply channels): the caller read it with its other fields and deleted it.
-local function finish(g, jk, id, now, ttl, dead, w)
+local function finish(g, jk, id, now, ttl, dead, w, fields)
   redis.call('PEXPIRE', jk, ttl)
   if ARGV[1] ~= '' then redis.call('PEXPIRE', ARGV[1] .. id, ttl) end
   redis.call('ZADD', dead and dead_key(g) or done_key(g), now, id)
-  publish(jk, id, w)
+  publish(jk, id, w, fields)
 end
 
--- Drop index entries of finished jobs whose hashes have expired.
-local function trim(g, now, ttl)
+-- Drop index entries of finished jobs whose hashes have expired (of dead ones too unless `done_only`).
+local function trim(g, now, ttl, done_only)
   redis.call('ZREMRANGEBYSCORE', done_key(g), '-inf', '(' .. (now - ttl))
-  redis.call('ZREMRANGEBYSCORE', dead_key(g), '-inf', '(' .. (now - ttl))
+  if not done_only then redis.call('ZREMRANGEBYSCORE', dead_key(g), '-inf', '(' .. (now - ttl)) end
 end
 
 local function groups() return math.floor(#KEYS / GROUP) end

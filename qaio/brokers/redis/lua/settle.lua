@@ -21,7 +21,8 @@ if (last - 2) % 9 == 4 then idle, last = { ARGV[last - 3], tonumber(ARGV[last - 
 for i = 3, last, 9 do
   local id, g, action = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
   local jk = job_key(g, id)
-  local held = redis.call('HMGET', jk, 'r', 'w')
+  -- The receipt, the reply channels, then the STATE_FIELDS that settling leaves as they are (t e sa v g).
+  local held = redis.call('HMGET', jk, 'r', 'w', 't', 'e', 'sa', 'v', 'g')
   if held[1] == ARGV[i + 3] then
     redis.call('ZREM', leased_key(g), id)
     if action == 'a' or action == 'd' then
@@ -36,9 +37,11 @@ for i = 3, last, 9 do
       else
         redis.call('HDEL', jk, 'r', 'c', 'w')
       end
-      finish(g, jk, id, now, ttl, action == 'd', held[2])
+      local result = ARGV[i + 6] ~= '' and ARGV[i + 6] or held[6]
+      local state = { ARGV[i + 4], held[3], held[4], held[5], ARGV[i + 5], result, held[7] } -- STATE_FIELDS
+      finish(g, jk, id, now, ttl, action == 'd', held[2], state)
       finished[#finished + 1] = id
-      touched[g] = true
+      touched[g] = (touched[g] or action == 'd') -- true once a job of the group died here
     elseif action == 'r' then
       redis.call('HSET', jk, 'b', ARGV[i + 7], 's', ARGV[i + 4], 'x', ARGV[i + 5], 'd', 0)
       redis.call('HDEL', jk, 'r', 'v')
@@ -48,7 +51,8 @@ for i = 3, last, 9 do
     end
   end
 end
-for g in pairs(touched) do trim(g, now, ttl) end
+-- The dead index only where a job died here: the reaper trims both as well.
+for g, died in pairs(touched) do trim(g, now, ttl, not died) end
 if idle then
   for g = 1, groups() do
     local levels = {}
