@@ -19,6 +19,7 @@ from test_redis_broker import SERIALIZER, job, succeeded
 
 from qaio import App, Worker
 from qaio.brokers.redis import RedisBroker
+from qaio.brokers.redis.connection import Lane, parse
 from qaio.brokers.redis.scripts import source
 from qaio.protocols import Action, Settlement
 
@@ -141,3 +142,21 @@ async def test_tls_with_an_acl_user_and_a_db_number(tmp_path: Path) -> None:
         await asyncio.wait_for(running, 10)
         await app.aclose()
         server.stop()
+
+
+async def test_a_script_head_packed_once_serves_every_call_with_those_keys(url: str) -> None:
+    """Lane.script packs "EVALSHA sha n keys" once per script and key list and joins each call's
+    arguments to it: calls with other keys, other scripts, no arguments and binary ones all arrive whole."""
+    lane = Lane(parse(url))
+    admin = redis.Redis.from_url(url)
+    echo = admin.script_load("return {KEYS, ARGV}")
+    count = admin.script_load("return #KEYS + #ARGV")
+    try:
+        for keys, args in [(["a", "b"], ["1", b"\x00\xff", 2.5]), (["c"], []), (["a", "b"], ["x" * 70_000])] * 2:
+            got_keys, got_args = await lane.script(echo, keys, args)
+            assert [k.decode() for k in got_keys] == keys
+            assert got_args == [a if isinstance(a, bytes) else str(a).encode() for a in args]
+            assert await lane.script(count, keys, args) == len(keys) + len(args)
+    finally:
+        admin.close()
+        await lane.aclose()

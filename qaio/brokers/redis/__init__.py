@@ -356,7 +356,7 @@ class RedisBroker(InspectorMixin):
         also retries across a reconnect)."""
         command = ("BZPOPMIN", *keys, seconds)
         popped: list[bytes] | None = await over_lane(
-            self._blocking_lane, lambda: self.client.execute_command(*command), *command
+            self._blocking_lane, lambda: self.client.execute_command(*command), lambda lane: lane.call(*command)
         )
         return popped
 
