@@ -37,17 +37,16 @@ def source(name: str) -> str:
 @cache
 def helpers() -> tuple[tuple[frozenset[str], str], ...]:
     """`lua/_common.lua` as its top-level definitions: (names defined, text with the comment above it)."""
-    helpers: list[tuple[frozenset[str], str]] = []
+    parts: list[tuple[frozenset[str], str]] = []
     lines: list[str] = []
     for line in (LUA / "_common.lua").read_text().splitlines(keepends=True):
-        defines = line.startswith("local ")
-        opens_comment = line.startswith("--") and not (lines and lines[-1].startswith("--"))
-        if (defines and not (lines and lines[-1].startswith("--"))) or opens_comment:
-            helpers.append((_defined(lines), "".join(lines)))
+        # A definition or a comment starts a new part, unless a comment right above already did.
+        if line.startswith(("local ", "--")) and not (lines and lines[-1].startswith("--")):
+            parts.append((_defined(lines), "".join(lines)))
             lines = []
         lines.append(line)
-    helpers.append((_defined(lines), "".join(lines)))
-    return tuple((names, text) for names, text in helpers if names)
+    parts.append((_defined(lines), "".join(lines)))
+    return tuple((names, text) for names, text in parts if names)
 
 
 def _defined(lines: list[str]) -> frozenset[str]:
