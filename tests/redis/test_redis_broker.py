@@ -295,13 +295,32 @@ async def test_a_batch_of_runs_keeps_each_jobs_fields_order_and_answer(broker: R
         return Enqueued(job_id, encode(message, SERIALIZER), queue, "t", priority, 0, eta, now)
 
     await broker.enqueue([item("taken")])
-    batch = [item("a1"), item("a2"), item("taken"), item("a3"), item("b1", "b"), item("a4"), item("a9", priority=9)]
-    batch += [item("later", eta=now + 60), item("a5"), item("a5")]
-    assert await broker.enqueue(batch) == [True, True, False, True, True, True, True, True, True, False]
+    batch = [item("a1"), item("a2"), item("taken"), item("a3"), item("b1", "b"), item("b2", "b"), item("a4")]
+    batch += [item("a9", priority=9), item("later", eta=now + 60), item("a5"), item("a5")]
+    assert await broker.enqueue(batch) == [True, True, False, True, True, True, True, True, True, True, False]
     got = await broker.claim(["a"], limit=10, lease=5, wait=0)
     assert [d.job_id for d in got] == ["a9", "taken", "a1", "a2", "a3", "a4", "a5"]
-    assert [d.job_id for d in await broker.claim(["b"], limit=10, lease=5, wait=0)] == ["b1"]
+    assert [d.job_id for d in await broker.claim(["b"], limit=10, lease=5, wait=0)] == ["b1", "b2"]
     assert (await broker.get_state("later")).status is JobStatus.QUEUED  # type: ignore[union-attr]
+    # b1 and b2 (all new) were reserved together, the run with 'taken' and the one with 'a5' twice
+    # one id at a time: every id is in the index, pointing at its own job
+    for job_id, queue in (("b1", "b"), ("b2", "b"), ("a3", "a"), ("a5", "a")):
+        assert await broker.client.get(broker.keys.index(job_id)) == broker.keys.job(queue, job_id).encode()
+
+
+async def test_a_producer_registers_its_queues_again_after_a_while(
+    broker: RedisBroker, raw: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The queue registry (the reaper's list of queues) is written by the first enqueue to a queue
+    and again every REGISTER_EVERY seconds, so a registry lost with Redis's data comes back."""
+    await broker.enqueue([job("reg")])
+    assert raw.sismember(broker.keys.queues, "reg")
+    raw.delete(broker.keys.queues)
+    await broker.enqueue([job("reg")])
+    assert not raw.sismember(broker.keys.queues, "reg")  # registered a moment ago: not sent again
+    monkeypatch.setattr("qaio.brokers.redis.REGISTER_EVERY", 0.0)
+    await broker.enqueue([job("reg")])
+    assert raw.sismember(broker.keys.queues, "reg")
 
 
 async def test_wait_state_is_pushed(broker: RedisBroker, url: str) -> None:

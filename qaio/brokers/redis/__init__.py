@@ -42,6 +42,9 @@ CHUNK = 2000
 WHERE_CACHE = 65536
 #: How long a blocked worker's idle registration lasts (ms): longer than one block (2 s at most).
 IDLE_MS = 3000
+#: How often a producer adds a queue it enqueues to to the queue registry again (s): once is enough
+#: while Redis keeps its data, and the SADD was a sixth of a one-job enqueue's time on the server.
+REGISTER_EVERY = 30.0
 
 _ACTIONS = {Action.ACK: "a", Action.DEAD: "d", Action.RETRY: "r", Action.RELEASE: "l"}
 
@@ -68,7 +71,8 @@ class RedisBroker(InspectorMixin):
         self._scripts: Scripts | None = None
         self._replies: Replies | None = None
         self._known_queues: set[str] = set()
-        self._registered: set[str] = set()
+        #: queue -> when this process last added it to the queue registry (time.monotonic())
+        self._registered: dict[str, float] = {}
         self._where: dict[str, str] = {}
         self._turn = 0
         #: This broker's name as a worker: enqueue.lua hands jobs to it while it is registered as idle.
@@ -179,7 +183,8 @@ class RedisBroker(InspectorMixin):
                 count_at = len(args) - 1
             args[count_at] += 1
             args += (job.job_id, job.body)
-        if registry:
+        register = self._unregistered(groups) if registry else []
+        if register:
             keys.append(self.keys.queues)
         if replies is not None:  # expected before the call: an end may be pushed before its reply is read
             for job in jobs:
@@ -191,6 +196,7 @@ class RedisBroker(InspectorMixin):
                 for job in jobs:
                     replies.forget(job.job_id)
             raise
+        self._mark_registered(register)
         for job, ok in zip(jobs, created, strict=True):
             if ok:
                 self._remember(job.job_id, self.keys.job(job.queue, job.job_id))
@@ -232,10 +238,22 @@ class RedisBroker(InspectorMixin):
             log.warning("could not give back the jobs handed to this worker", exc_info=True)
 
     async def _register_queues(self, queues: Iterable[str]) -> None:
-        new = [q for q in dict.fromkeys(queues) if q not in self._registered]
-        if new:
-            await self.client.sadd(self.keys.queues, *new)
-            self._registered.update(new)
+        due = self._unregistered(queues)
+        if due:
+            await self.client.sadd(self.keys.queues, *due)
+            self._mark_registered(due)
+
+    def _unregistered(self, queues: Iterable[str]) -> list[str]:
+        """Those of `queues` this process has not added to the registry in the last REGISTER_EVERY
+        seconds: again now and then, so a registry lost with Redis's data (or flushed) is rebuilt."""
+        stale = time.monotonic() - REGISTER_EVERY
+        registered = self._registered
+        return [q for q in dict.fromkeys(queues) if registered.get(q, -math.inf) < stale]
+
+    def _mark_registered(self, queues: Iterable[str]) -> None:
+        now = time.monotonic()
+        for queue in queues:
+            self._registered[queue] = now
 
     async def claim(
         self, queues: Sequence[str], *, limit: int, lease: float, max_level: int = 9, wait: float = 1.0
