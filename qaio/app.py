@@ -13,7 +13,7 @@ from qaio.errors import ConfigError, EnqueueError
 from qaio.job import Job
 from qaio.message import Message, encode
 from qaio.options import Backoff, TaskOptions
-from qaio.protocols import Backend
+from qaio.protocols import Backend, BlockingEnqueue, Enqueued
 from qaio.serializers import Serializer, get_serializer
 from qaio.task import Task, to_enqueued
 
@@ -60,6 +60,8 @@ class App:
         self._backends: dict[asyncio.AbstractEventLoop, Backend] = {}
         self._backends_lock = threading.Lock()
         self._shared: Backend | None = None
+        #: How synchronous code enqueues: set on first use (see enqueue_messages)
+        self._sync_enqueue: Callable[[Sequence[Enqueued]], list[bool]] | None = None
         open_backend(url, serializer=self.serializer, result_ttl=result_ttl)  # fail fast on a bad URL
 
     def __repr__(self) -> str:
@@ -125,21 +127,44 @@ class App:
 
     async def aenqueue_messages(self, messages: Sequence[Message]) -> list[Job[Any]]:
         """Encode every message first (so a bad one writes nothing), then write them in one call."""
+        batch = self._encode(messages)
+        created = await (await self.backend()).enqueue(batch)
+        return [Job(self, message.id, created=ok) for message, ok in zip(messages, created, strict=True)]
+
+    def enqueue_messages(self, messages: Sequence[Message]) -> list[Job[Any]]:
+        """`aenqueue_messages` for synchronous code: from the calling thread where the broker can
+        (BlockingEnqueue), else on the portal's loop."""
+        batch = self._encode(messages)
+        created = (self._sync_enqueue or self._find_sync_enqueue())(batch)
+        return [Job(self, message.id, created=ok) for message, ok in zip(messages, created, strict=True)]
+
+    def _encode(self, messages: Sequence[Message]) -> list[Enqueued]:
         serializer = self.serializer
         try:
-            batch = [to_enqueued(message, encode(message, serializer)) for message in messages]
+            return [to_enqueued(message, encode(message, serializer)) for message in messages]
         except EnqueueError:
             raise
         except Exception as exc:
             raise EnqueueError(f"cannot serialise job arguments: {exc}") from exc
-        created = await (await self.backend()).enqueue(batch)
-        return [Job(self, message.id, created=ok) for message, ok in zip(messages, created, strict=True)]
+
+    def _find_sync_enqueue(self) -> Callable[[Sequence[Enqueued]], list[bool]]:
+        backend = self.portal.call(self.backend())
+        blocking = backend.blocking_enqueue() if isinstance(backend, BlockingEnqueue) else None
+        self._sync_enqueue = blocking or self._enqueue_on_portal
+        return self._sync_enqueue
+
+    def _enqueue_on_portal(self, batch: Sequence[Enqueued]) -> list[bool]:
+        async def write() -> list[bool]:
+            return await (await self.backend()).enqueue(batch)
+
+        return self.portal.call(write())
 
     def job(self, job_id: str) -> Job[Any]:
         """A handle on an existing job, by id."""
         return Job(self, job_id)
 
     async def aclose(self) -> None:
+        self._sync_enqueue = None
         with self._backends_lock:
             backends = list(self._backends.values())
             self._backends.clear()

@@ -9,7 +9,7 @@ worker does per job is batched, so a broker can turn a batch into one round trip
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple, Protocol, runtime_checkable
@@ -234,6 +234,16 @@ class SharedCaps(Protocol):
     """Optional: a backend that can host concurrency caps shared by every process using it (Redis)."""
 
     def concurrency_cap(self) -> ConcurrencyCap: ...
+
+
+@runtime_checkable
+class BlockingEnqueue(Protocol):
+    """Optional: a broker that can write jobs from any thread without an event loop (Redis), so that
+    synchronous producers need not wait on the portal's loop."""
+
+    def blocking_enqueue(self) -> Callable[[Sequence[Enqueued]], list[bool]] | None:
+        """A thread-safe blocking `enqueue`, or None where this broker cannot offer one."""
+        ...
 
 
 class Backend(Broker, ResultStore, Inspector, Protocol):

@@ -97,11 +97,13 @@ class Task(Generic[P, R]):
 
     def enqueue_many(self, calls: Iterable[Mapping[str, Any]]) -> list[Job[R]]:
         """Enqueue one job per kwargs mapping in one broker round trip."""
-        return self.app.portal.call(self.aenqueue_many(calls))
+        return self.app.enqueue_messages(self._messages(calls))
 
     async def aenqueue_many(self, calls: Iterable[Mapping[str, Any]]) -> list[Job[R]]:
-        call = BoundCall(self, CallOptions())
-        return await self.app.aenqueue_messages(call.messages([self.bind((), dict(kw)) for kw in calls]))
+        return await self.app.aenqueue_messages(self._messages(calls))
+
+    def _messages(self, calls: Iterable[Mapping[str, Any]]) -> list[Message]:
+        return BoundCall(self, CallOptions()).messages([self.bind((), dict(kw)) for kw in calls])
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Turn a call into the job's kwargs, failing on unknown or missing parameters."""
@@ -148,7 +150,7 @@ class BoundCall(Generic[P, R]):
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         message = self.message(self.task.bind(args, kwargs))
-        return self.task.app.portal.call(self.task.app.aenqueue_messages([message]))[0]
+        return self.task.app.enqueue_messages([message])[0]
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         message = self.message(self.task.bind(args, kwargs))

@@ -113,7 +113,8 @@ async def test_killed_connections_are_opened_again(server_factory: Callable[...,
 
 async def test_tls_with_an_acl_user_and_a_db_number(tmp_path: Path) -> None:
     """`rediss://user:password@host/db`: a worker and a producer do a whole round trip over TLS, the
-    pushed result included, as an ACL user on db 3; a wrong password fails clearly."""
+    pushed result included, as an ACL user on db 3, and a blocking producer enqueues there too; a
+    wrong password fails clearly, and at once."""
     server = SecureRedisServer(tmp_path / "secure").start()
     app = App(server.url, result_ttl=60)
 
@@ -130,11 +131,16 @@ async def test_tls_with_an_acl_user_and_a_db_number(tmp_path: Path) -> None:
             assert admin.dbsize() > 0
             assert admin.client_info()["db"] == 3
             assert admin.acl_whoami() == SecureRedisServer.USER
+        assert await asyncio.to_thread(lambda: double.enqueue(x=1).created)  # a blocking producer too
         wrong = RedisBroker(server.url.replace(":s3cret@", ":wrong@"), serializer=SERIALIZER)
         await wrong.connect()
         try:
             with pytest.raises(redis.AuthenticationError):
                 await wrong.enqueue([job()])
+            blocking = wrong.blocking_enqueue()
+            assert blocking is not None
+            with pytest.raises(redis.AuthenticationError):
+                await asyncio.to_thread(blocking, [job()])
         finally:
             await wrong.close()
     finally:

@@ -14,11 +14,12 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
 
+from qaio.brokers.redis.blocking import BlockingScripts
 from qaio.brokers.redis.connection import Lane, RedisUrl, open_client, over_lane, parse
 from qaio.brokers.redis.inspect import InspectorMixin
 from qaio.brokers.redis.keys import LEVELS, Keys
@@ -69,6 +70,7 @@ class RedisBroker(InspectorMixin):
         self._lane: Lane | None = None  #: script calls (see Scripts)
         self._blocking_lane: Lane | None = None  #: this worker's blocking pops
         self._scripts: Scripts | None = None
+        self._blocking: BlockingScripts | None = None  #: synchronous producers' script calls
         self._replies: Replies | None = None
         self._known_queues: set[str] = set()
         #: queue -> when this process last added it to the queue registry (time.monotonic())
@@ -114,6 +116,9 @@ class RedisBroker(InspectorMixin):
         self._forget_connections()
 
     def _forget_connections(self) -> None:
+        if self._blocking is not None:
+            self._blocking.close()
+            self._blocking = None
         self._client = self._scripts = self._replies = self._loop = None
         self._lane = self._blocking_lane = None
 
@@ -164,9 +169,31 @@ class RedisBroker(InspectorMixin):
 
     async def _enqueue(self, jobs: Sequence[Enqueued], index_arg: str, *, registry: bool) -> list[bool]:
         replies = self._replies if self._replies is not None and self._replies.started else None
+        channel = "" if replies is None else replies.channel
+        keys, args, register = self._enqueue_call(jobs, index_arg, registry=registry, channel=channel)
+        if replies is not None:  # expected before the call: an end may be pushed before its reply is read
+            for job in jobs:
+                replies.expect(job.job_id)
+        try:
+            created = await self.scripts.enqueue(keys, args)
+        except BaseException:
+            if replies is not None:
+                for job in jobs:
+                    replies.forget(job.job_id)
+            raise
+        if replies is not None:
+            for job, ok in zip(jobs, created, strict=True):
+                if not ok:
+                    replies.forget(job.job_id)
+        return self._enqueued(jobs, created, register)
+
+    def _enqueue_call(
+        self, jobs: Sequence[Enqueued], index_arg: str, *, registry: bool, channel: str
+    ) -> tuple[list[str], list[Any], list[str]]:
+        """enqueue.lua's keys and arguments for `jobs`, and the queues the call registers."""
         groups: dict[str, int] = {}
         keys: list[str] = []
-        args: list[Any] = [index_arg, "" if replies is None else replies.channel]
+        args: list[Any] = [index_arg, channel]
         run: tuple[Any, ...] = ()
         count_at = 0
         for job in jobs:  # runs of jobs that differ only in id and body share one header (enqueue.lua)
@@ -186,23 +213,34 @@ class RedisBroker(InspectorMixin):
         register = self._unregistered(groups) if registry else []
         if register:
             keys.append(self.keys.queues)
-        if replies is not None:  # expected before the call: an end may be pushed before its reply is read
-            for job in jobs:
-                replies.expect(job.job_id)
-        try:
-            created = await self.scripts.enqueue(keys, args)
-        except BaseException:
-            if replies is not None:
-                for job in jobs:
-                    replies.forget(job.job_id)
-            raise
+        return keys, args, register
+
+    def _enqueued(self, jobs: Sequence[Enqueued], created: Sequence[int], register: list[str]) -> list[bool]:
+        """After enqueue.lua: the queues it registered, and where each new job lives."""
         self._mark_registered(register)
         for job, ok in zip(jobs, created, strict=True):
             if ok:
                 self._remember(job.job_id, self.keys.job(job.queue, job.job_id))
-            elif replies is not None:
-                replies.forget(job.job_id)
         return [bool(ok) for ok in created]
+
+    def blocking_enqueue(self) -> Callable[[Sequence[Enqueued]], list[bool]] | None:
+        """`enqueue` for synchronous producers, from any thread, over blocking sockets (see
+        blocking.py); None on a Cluster, whose producers go through the loop."""
+        if self.cluster:
+            return None
+        if self._blocking is None:
+            self._blocking = BlockingScripts(self.target)
+        return self._enqueue_blocking
+
+    def _enqueue_blocking(self, jobs: Sequence[Enqueued]) -> list[bool]:
+        blocking = self._blocking
+        assert blocking is not None, "blocking_enqueue() first"
+        created: list[bool] = []
+        for start in range(0, len(jobs), CHUNK):
+            chunk = jobs[start : start + CHUNK]
+            keys, args, register = self._enqueue_call(chunk, self._index_arg, registry=True, channel="")
+            created += self._enqueued(chunk, blocking.run("enqueue", keys, args), register)
+        return created
 
     async def _enqueue_cluster(self, jobs: Sequence[Enqueued]) -> list[bool]:
         """Reserve the ids in the index first (SET NX, it may live on another node), then write each

@@ -131,6 +131,28 @@ def open_client(target: RedisUrl) -> Any:
     return Redis(connection_pool=_fast(pool))
 
 
+class ScriptPacker:
+    """Packs EVALSHA calls, the head (EVALSHA, sha, key count, keys) once per script and key list:
+    a queue's scripts name the same 26 keys call after call, and packing them again was ~3 µs of
+    every call. Safe to share between threads (a dict, replaced whole when full)."""
+
+    def __init__(self) -> None:
+        self._heads: dict[tuple[str, tuple[str, ...]], bytes] = {}
+
+    def pack(self, connection: Any, sha: str, keys: Sequence[str], args: Sequence[Any]) -> list[bytes]:
+        """The call as bytes for `connection` (a redis-py connection, asyncio or blocking)."""
+        if _hiredis_pack is None:
+            return connection.pack_command("EVALSHA", sha, len(keys), *keys, *args)  # type: ignore[no-any-return]
+        known = (sha, tuple(keys))
+        head = self._heads.get(known)
+        if head is None:
+            if len(self._heads) >= HEADS_KEPT:
+                self._heads = {}
+            head = self._heads[known] = _after_count(_hiredis_pack(("EVALSHA", sha, len(keys), *keys)))
+        tail = _after_count(_hiredis_pack(tuple(args)))
+        return [b"*%d\r\n" % (3 + len(keys) + len(args)), head, tail]
+
+
 class Lane:
     """One of redis-py's connections, held for good and spoken to directly, for the calls on a job's
     path (script calls, a worker's blocking pop, the reply listener). redis-py's client adds its pool
@@ -147,8 +169,7 @@ class Lane:
             options = {**options, "protocol": 2}
         self._connection: AbstractConnection = pool.connection_class(**options)
         self.busy = False
-        #: Packed heads of script calls ("EVALSHA", sha, key count, keys), by sha and keys: see `script`.
-        self._heads: dict[tuple[str, tuple[str, ...]], bytes] = {}
+        self._packer = ScriptPacker()
 
     async def call(self, *args: Any) -> Any:
         """Send one command and read its reply (a cancelled or failed call drops the connection,
@@ -156,18 +177,8 @@ class Lane:
         return await self._exchange(self._connection.pack_command(*args))
 
     async def script(self, sha: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """EVALSHA, its head packed once per script and keys: a queue's scripts name the same 26 keys
-        call after call, and packing them again was ~3 µs of every call."""
-        if _hiredis_pack is None:
-            return await self.call("EVALSHA", sha, len(keys), *keys, *args)
-        heads, known = self._heads, (sha, tuple(keys))
-        head = heads.get(known)
-        if head is None:
-            if len(heads) >= HEADS_KEPT:
-                heads.clear()
-            head = heads[known] = _after_count(_hiredis_pack(("EVALSHA", sha, len(keys), *keys)))
-        tail = _after_count(_hiredis_pack(tuple(args)))
-        return await self._exchange([b"*%d\r\n" % (3 + len(keys) + len(args)), head, tail])
+        """EVALSHA (see ScriptPacker)."""
+        return await self._exchange(self._packer.pack(self._connection, sha, keys, args))
 
     async def _exchange(self, packed: list[bytes]) -> Any:
         connection = self._connection

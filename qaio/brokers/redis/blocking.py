@@ -1,0 +1,72 @@
+"""Script calls from synchronous code, over redis-py's blocking connections, without an event loop.
+
+A Flask or Django view that calls `Task.enqueue` would otherwise hand each call to the portal's loop
+and wait for it: two thread switches and an asyncio round trip, each slower than the blocking socket
+RQ's and Celery's producers use. Only producers come this way; workers and waiters stay on asyncio.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from redis import ConnectionPool
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import AuthenticationError, ConnectionError, NoScriptError, TimeoutError
+from redis.retry import Retry
+
+from qaio.brokers.redis.connection import RETRIES, RedisUrl, ScriptPacker, socket_options
+from qaio.brokers.redis.scripts import sha, source
+
+
+class BlockingScripts:
+    """Runs the scripts of `scripts.py` by name from any thread, each thread over a connection of its
+    own (a pool's checkout cost more than the send); reconnects with the asyncio client's backoff
+    when Redis is away, and loads a script Redis has forgotten (a restart, SCRIPT FLUSH) before
+    running it again."""
+
+    def __init__(self, target: RedisUrl) -> None:
+        # A pool only to read the URL as redis-py would (TLS, user, db...), as Lane does.
+        pool = ConnectionPool.from_url(target.url, **socket_options())
+        self._connection_class, self._options = pool.connection_class, pool.connection_kwargs
+        self._local = threading.local()
+        self._opened: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._retry = Retry(
+            ExponentialBackoff(cap=1.0, base=0.02), RETRIES, supported_errors=(ConnectionError, TimeoutError)
+        )
+        self._packer = ScriptPacker()
+
+    def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        return self._retry.call_with_retry(
+            lambda: self._once(name, keys, args),
+            lambda error: None,
+            lambda error: not isinstance(error, AuthenticationError),  # a refused login fails at once
+        )
+
+    def _once(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self._connection_class(**self._options)
+            self._opened.add(connection)
+        try:
+            try:
+                return self._call(connection, name, keys, args)
+            except NoScriptError:
+                connection.send_command("SCRIPT", "LOAD", source(name))
+                connection.read_response()
+                return self._call(connection, name, keys, args)
+        except (ConnectionError, TimeoutError, KeyboardInterrupt):  # mid-reply: the connection is unusable
+            connection.disconnect()  # the next send connects again
+            raise
+
+    def _call(self, connection: Any, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        # One buffer, one send: redis-py sends each part of a packed command with its own sendall.
+        packed = b"".join(self._packer.pack(connection, sha(name), keys, args))
+        connection.send_packed_command([packed], check_health=False)
+        return connection.read_response()
+
+    def close(self) -> None:
+        for connection in list(self._opened):
+            connection.disconnect()
