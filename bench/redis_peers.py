@@ -238,7 +238,8 @@ REGISTRY: tuple[Peer, ...] = (
         requirements=("-e", f"{ROOT}[redis,uvloop]"),
         worker="qaio worker qaio_peer:app --concurrency 64 --log-level WARNING",
         kind="subject",
-        settings="async no-op task, 1 worker process on uvloop (qaio's default when installed), concurrency 64",
+        settings="async no-op task, 1 worker process on uvloop (qaio's default when installed), concurrency 64; "
+        "one-call enqueue through the blocking Task.enqueue, bulk through aenqueue_many",
     ),
 )
 
