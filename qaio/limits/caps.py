@@ -147,12 +147,12 @@ class RedisCap:
     Lua script call; a key vanishes once its last lease has run out. Works on Redis Cluster too (each
     script touches one key)."""
 
-    def __init__(self, redis: Redis, *, prefix: str, lane: Lane | None = None) -> None:
+    def __init__(self, redis: Redis, *, prefix: str, lanes: Sequence[Lane] = ()) -> None:
         if not prefix:
             raise ConfigError("RedisCap needs a key prefix, so its keys cannot collide with others")
         self.redis = redis
         self.prefix = prefix
-        self._lane = lane  #: the broker's script lane, when there is one (see connection.Lane)
+        self._lanes = lanes  #: the broker's script lanes, if any (see connection.Lane)
         # Imported here, not at the top: redis is an optional extra, and a RedisCap exists only with a client.
         from qaio.brokers.redis.connection import run_script
 
@@ -173,7 +173,7 @@ class RedisCap:
         _check(limit, lease)
         tokens = [new_token() for _ in range(count)]
         granted, held, wait = await self._run_script(
-            self._acquire, [self.key(key)], [limit, _ms(lease), *tokens], self._lane
+            self._acquire, [self.key(key)], [limit, _ms(lease), *tokens], self._lanes
         )
         granted, held = int(granted), int(held)
         refused = CapDecision(False, held, retry_after=max(int(wait), 0) / 1000)
@@ -188,11 +188,13 @@ class RedisCap:
         """Give back several slots of one key in one script call."""
         if not tokens:
             return []
-        return [bool(held) for held in await self._run_script(self._release, [self.key(key)], list(tokens), self._lane)]
+        return [
+            bool(held) for held in await self._run_script(self._release, [self.key(key)], list(tokens), self._lanes)
+        ]
 
     async def extend(self, token: CapToken, lease: float) -> bool:
         _check(1, lease)
-        return bool(await self._run_script(self._extend, [self.key(token.key)], [token.token, _ms(lease)], self._lane))
+        return bool(await self._run_script(self._extend, [self.key(token.key)], [token.token, _ms(lease)], self._lanes))
 
     async def held(self, key: str) -> int:
         """Slots of `key` whose lease has not run out (for tests and monitoring; not atomic with acquire)."""

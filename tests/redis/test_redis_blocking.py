@@ -24,20 +24,20 @@ def test_threads_enqueue_jobs_a_worker_runs(url: str, raw: redis.Redis) -> None:
     def square(x: int) -> int:
         return x * x
 
-    ids: list[str] = []
+    ids: dict[int, list[str]] = {}
 
     def produce(base: int) -> None:
         jobs = [square.enqueue(x=base + i) for i in range(20)]
         jobs += square.enqueue_many([{"x": base + i} for i in range(20, 40)])
         assert all(job.created for job in jobs)
-        ids.extend(job.id for job in jobs)
+        ids[base] = [job.id for job in jobs]
 
     threads = [threading.Thread(target=produce, args=(100 * n,)) for n in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(set(ids)) == 160
+    assert len({job_id for each in ids.values() for job_id in each}) == 160
     broker = app._sync_enqueue.__self__  # type: ignore[union-attr]
     assert isinstance(broker, RedisBroker)  # the blocking path, not the portal's loop
     assert raw.zcard("qaio:{default}:ready:0") == 160
@@ -51,7 +51,7 @@ def test_threads_enqueue_jobs_a_worker_runs(url: str, raw: redis.Redis) -> None:
     thread.start()
     try:
         assert taken.result(timeout=10) == 9
-        assert app.job(ids[-1]).result(timeout=10) == (300 + 39) ** 2
+        assert app.job(ids[300][-1]).result(timeout=10) == (300 + 39) ** 2
     finally:
         worker.stop()
         thread.join(10)

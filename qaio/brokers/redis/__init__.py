@@ -41,6 +41,10 @@ log = logging.getLogger("qaio.redis")
 CHUNK = 2000
 #: Job id -> job key cache size (ids this process enqueued, so wait_state skips the index lookup).
 WHERE_CACHE = 65536
+#: Script lanes per broker: a worker's claim loop and its settler each find one free (through the
+#: pool, a settle cost ~3x the client time); a lane connects on its first call, so a producer that
+#: makes one call at a time opens one.
+SCRIPT_LANES = 2
 #: How long a blocked worker's idle registration lasts (ms): longer than one block (2 s at most).
 IDLE_MS = 3000
 #: How often a producer adds a queue it enqueues to to the queue registry again (s): once is enough
@@ -67,7 +71,7 @@ class RedisBroker(InspectorMixin):
         # On a single server the scripts keep the id index; on a Cluster ('') the client does.
         self._index_arg = "" if self.cluster else self.keys.index_prefix
         self._client: Any = None
-        self._lane: Lane | None = None  #: script calls (see Scripts)
+        self._lanes: tuple[Lane, ...] = ()  #: script calls (see Scripts)
         self._blocking_lane: Lane | None = None  #: this worker's blocking pops
         self._scripts: Scripts | None = None
         self._blocking: BlockingScripts | None = None  #: synchronous producers' script calls
@@ -93,8 +97,9 @@ class RedisBroker(InspectorMixin):
             self._loop = asyncio.get_running_loop()
             self._client = open_client(self.target)
             if not self.cluster:
-                self._lane, self._blocking_lane = Lane(self.target), Lane(self.target)
-            self._scripts = Scripts(self._client, self._lane)
+                self._lanes = tuple(Lane(self.target) for _ in range(SCRIPT_LANES))
+                self._blocking_lane = Lane(self.target)
+            self._scripts = Scripts(self._client, self._lanes)
             self._replies = Replies(Lane(self.target, subscriber=True), self.keys.reply_prefix)
 
     async def close(self) -> None:
@@ -110,7 +115,7 @@ class RedisBroker(InspectorMixin):
             await self._replies.close()
         if self._client is not None and self._known_queues:
             await self._retire()
-        for client in (self._lane, self._blocking_lane, self._client):
+        for client in (*self._lanes, self._blocking_lane, self._client):
             if client is not None:
                 await client.aclose()
         self._forget_connections()
@@ -120,7 +125,7 @@ class RedisBroker(InspectorMixin):
             self._blocking.close()
             self._blocking = None
         self._client = self._scripts = self._replies = self._loop = None
-        self._lane = self._blocking_lane = None
+        self._lanes, self._blocking_lane = (), None
 
     @property
     def client(self) -> Any:
@@ -412,7 +417,9 @@ class RedisBroker(InspectorMixin):
         also retries across a reconnect)."""
         command = ("BZPOPMIN", *keys, seconds)
         popped: list[bytes] | None = await over_lane(
-            self._blocking_lane, lambda: self.client.execute_command(*command), lambda lane: lane.call(*command)
+            () if self._blocking_lane is None else (self._blocking_lane,),
+            lambda: self.client.execute_command(*command),
+            lambda lane: lane.call(*command),
         )
         return popped
 
@@ -509,7 +516,7 @@ class RedisBroker(InspectorMixin):
 
     def concurrency_cap(self) -> ConcurrencyCap:
         """Gateway admission caps shared by every process on this Redis (SharedCaps)."""
-        return RedisCap(self.client, prefix=f"{self.keys.prefix}:cap", lane=self._lane)
+        return RedisCap(self.client, prefix=f"{self.keys.prefix}:cap", lanes=self._lanes)
 
     # -- states --
     async def get_state(self, job_id: str) -> JobState | None:

@@ -198,22 +198,23 @@ class Lane:
 
 
 async def over_lane(
-    lane: Lane | None, fallback: Callable[[], Awaitable[Any]], attempt: Callable[[Lane], Awaitable[Any]]
+    lanes: Sequence[Lane], fallback: Callable[[], Awaitable[Any]], attempt: Callable[[Lane], Awaitable[Any]]
 ) -> Any:
-    """`attempt(lane)` when there is a lane and it is free; else, or when the lane fails (Redis gone,
-    or a script it forgot), `fallback()`: the same call through the pooled client, which reconnects
-    with backoff and loads the script again."""
-    if lane is not None and not lane.busy:
-        try:
-            return await attempt(lane)
-        except (NoScriptError, ConnectionError, TimeoutError):
-            pass
+    """`attempt(lane)` with the first of `lanes` that is free; when none is, or the lane fails (Redis
+    gone, or a script it forgot), `fallback()`: the same call through the pooled client, which
+    reconnects with backoff and loads the script again."""
+    for lane in lanes:
+        if not lane.busy:
+            try:
+                return await attempt(lane)
+            except (NoScriptError, ConnectionError, TimeoutError):
+                break
     return await fallback()
 
 
-async def run_script(script: Any, keys: Sequence[Any], args: Sequence[Any], lane: Lane | None) -> Any:
-    """Run a script registered on a pooled client (redis-py's AsyncScript), over `lane` when it can."""
-    return await over_lane(lane, lambda: script(keys, args), lambda free: free.script(script.sha, keys, args))
+async def run_script(script: Any, keys: Sequence[Any], args: Sequence[Any], lanes: Sequence[Lane]) -> Any:
+    """Run a script registered on a pooled client (redis-py's AsyncScript), over a free lane when it can."""
+    return await over_lane(lanes, lambda: script(keys, args), lambda free: free.script(script.sha, keys, args))
 
 
 def _after_count(packed: bytes) -> bytes:

@@ -87,18 +87,18 @@ class _Script(Protocol):
 class Scripts:
     """Each operation as a typed coroutine, one EVALSHA each (redis-py reloads a script Redis forgot).
 
-    With a `lane` (one held connection, see connection.Lane) a call goes over it when no other call is
-    using it, and through the pooled client otherwise, or when the lane fails: a lone caller skips
-    redis-py's per-command overhead, concurrent ones still run side by side, and only the pooled
-    client retries across reconnects and reloads a script that Redis forgot.
+    With `lanes` (held connections, see connection.Lane) a call goes over one that no other call is
+    using, and through the pooled client when all are taken, or when the lane fails: callers up to
+    the number of lanes skip redis-py's per-command overhead, more still run side by side, and only
+    the pooled client retries across reconnects and reloads a script that Redis forgot.
     """
 
-    def __init__(self, client: Any, lane: Lane | None = None) -> None:
+    def __init__(self, client: Any, lanes: Sequence[Lane] = ()) -> None:
         self._pooled = _register(client)
-        self._lane = lane
+        self._lanes = lanes
 
     async def _run(self, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        return await run_script(self._pooled[name], keys, args, self._lane)
+        return await run_script(self._pooled[name], keys, args, self._lanes)
 
     async def _grouped(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         if len(keys) % GROUP_SIZE not in (0, 1) or len(keys) < GROUP_SIZE:

@@ -79,10 +79,28 @@ local function ready_score(priority, seq)
   return string.format('%.0f', (9 - priority) * SPAN + seq)
 end
 
+-- Zset members a script adds or removes job by job, gathered per key (`batch`: key -> values) and sent
+-- by `flush` as one command per key: a redis.call costs several µs more than the command itself.
+local function gather(batch, key, a, b)
+  local values = batch[key]
+  if values == nil then values = {}; batch[key] = values end
+  values[#values + 1] = a
+  if b ~= nil then values[#values + 1] = b end
+end
+
+-- One `command` ('ZADD' with score, member pairs; 'ZREM' with members) per key of `batch`, in parts
+-- of 7000 values: Lua's unpack stops at 8000.
+local function flush(batch, command)
+  for key, values in pairs(batch) do
+    for i = 1, #values, 7000 do redis.call(command, key, unpack(values, i, math.min(i + 6999, #values))) end
+  end
+end
+
 -- Lease a job to a worker until `until_ms`: the one place that marks a job as taken (claim, hand-off).
-local function lease_job(g, jk, id, deliveries, receipt, now_s, until_ms)
+-- Its place in `leased` goes into `leases` (ZADD them with flush).
+local function lease_job(g, jk, id, deliveries, receipt, now_s, until_ms, leases)
   redis.call('HSET', jk, 'd', deliveries, 'r', receipt, 's', 'started', 'sa', now_s)
-  redis.call('ZADD', leased_key(g), until_ms, id)
+  gather(leases, leased_key(g), until_ms, id)
 end
 
 -- Put a job (hash already written) in its level's ready zset with a new FIFO position, and wake a worker.
@@ -137,10 +155,11 @@ end
 
 -- A job reached a final status: keep its state for the result TTL, index it, tell waiters.
 -- `w` is the job's field 'w' (reply channels): the caller read it with its other fields and deleted it.
-local function finish(g, jk, id, now, ttl, dead, w, fields)
+-- Its place in the done or dead index goes into `ended` (ZADD them with flush).
+local function finish(g, jk, id, now, ttl, dead, w, fields, ended)
   redis.call('PEXPIRE', jk, ttl)
   if ARGV[1] ~= '' then redis.call('PEXPIRE', ARGV[1] .. id, ttl) end
-  redis.call('ZADD', dead and dead_key(g) or done_key(g), now, id)
+  gather(ended, dead and dead_key(g) or done_key(g), now, id)
   publish(jk, id, w, fields)
 end
 

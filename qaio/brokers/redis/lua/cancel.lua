@@ -21,5 +21,7 @@ if f[4] and f[4] ~= '' then state = cjson.decode(f[4]) end
 state['finished_at'] = tonumber(now_s)
 redis.call('HSET', jk, 's', 'cancelled', 'x', cjson.encode(state))
 redis.call('HDEL', jk, 'b', 'w')
-finish(1, jk, id, now, tonumber(ARGV[3]), false, f[5])
+local ended = {}
+finish(1, jk, id, now, tonumber(ARGV[3]), false, f[5], nil, ended)
+flush(ended, 'ZADD')
 return 2

@@ -69,6 +69,7 @@ end
 local out = { now, -1, #handed / 2 }
 for _, v in ipairs(handed) do out[#out + 1] = v end
 local until_ms = now + lease
+local leases = {}
 for _, p in ipairs(picked) do
   local id, g = p[1], p[2]
   local jk = job_key(g, id)
@@ -76,13 +77,14 @@ for _, p in ipairs(picked) do
   local body = f[1]
   if body then -- a missing hash is a purged job's stale entry
     local deliveries = (tonumber(f[2]) or 0) + 1
-    lease_job(g, jk, id, deliveries, receipt, now_s, until_ms)
+    lease_job(g, jk, id, deliveries, receipt, now_s, until_ms, leases)
     out[#out + 1] = id
     out[#out + 1] = body
     out[#out + 1] = deliveries
     out[#out + 1] = g
   end
 end
+flush(leases, 'ZADD')
 
 for _, source in ipairs(sources) do
   if redis.call('ZCARD', source[1]) > 0 then

@@ -15,7 +15,8 @@
 local now, now_s = nil, nil -- read the clock only when a job has an eta or there may be an idle worker
 local created = {}
 local wake = {}
-local ready = {} -- ready key -> { score, id, score, id, ... }: one ZADD per key and call
+local ready = {} -- ready key -> { score, id, score, id, ... }: one ZADD per key and call (flush)
+local leases = {} -- the same for `leased`, of the jobs handed to idle workers
 local index, reply = ARGV[1], ARGV[2]
 local n = groups()
 if #KEYS > n * GROUP then
@@ -60,7 +61,7 @@ local function hand_off(g, id, jk, level, body)
     if token and tonumber(max_level) >= level then
       redis.call('ZREM', key, idle[k])
       local receipt = token .. ':' .. id
-      lease_job(g, jk, id, 1, receipt, now_s, now + tonumber(lease))
+      lease_job(g, jk, id, 1, receipt, now_s, now + tonumber(lease), leases)
       local inbox = inbox_key(g, token)
       redis.call('ZADD', inbox, 0, delivery_frame(id, receipt, 1, body))
       redis.call('PEXPIRE', inbox, tonumber(lease) * 2)
@@ -100,10 +101,7 @@ while i <= #ARGV do
         seqs[g] = seqs[g] + 1 -- its FIFO number goes unused
       else
         seqs[g] = seqs[g] + 1
-        local entries = ready[rk]
-        if entries == nil then entries = {}; ready[rk] = entries end
-        entries[#entries + 1] = base + seqs[g] -- an integer below 2^53: Redis passes it on exactly
-        entries[#entries + 1] = id
+        gather(ready, rk, base + seqs[g], id) -- an integer below 2^53: Redis passes it on exactly
         wake[mk] = 0
       end
       created[#created + 1] = 1
@@ -113,6 +111,7 @@ while i <= #ARGV do
   end
   i = i + 7 + 2 * count
 end
-for rk, entries in pairs(ready) do redis.call('ZADD', rk, unpack(entries)) end
+flush(ready, 'ZADD')
+flush(leases, 'ZADD')
 for mk, score in pairs(wake) do redis.call('ZADD', mk, 'LT', score, 'm') end
 return created

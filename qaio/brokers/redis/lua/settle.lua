@@ -15,6 +15,7 @@ local now = clock()
 local ttl = tonumber(ARGV[2])
 local finished = {}
 local touched = {}
+local left, ended = {}, {} -- leased key -> ids; done/dead key -> score, id pairs (sent by flush)
 local last = #ARGV
 local idle = nil
 if (last - 2) % 9 == 4 then idle, last = { ARGV[last - 3], tonumber(ARGV[last - 2]), ARGV[last - 1], tonumber(ARGV[last]) }, last - 4 end
@@ -24,7 +25,7 @@ for i = 3, last, 9 do
   -- The receipt, the reply channels, then the STATE_FIELDS that settling leaves as they are (t e sa v g).
   local held = redis.call('HMGET', jk, 'r', 'w', 't', 'e', 'sa', 'v', 'g')
   if held[1] == ARGV[i + 3] then
-    redis.call('ZREM', leased_key(g), id)
+    gather(left, leased_key(g), id)
     if action == 'a' or action == 'd' then
       if ARGV[i + 6] ~= '' then
         redis.call('HSET', jk, 's', ARGV[i + 4], 'x', ARGV[i + 5], 'v', ARGV[i + 6])
@@ -39,7 +40,7 @@ for i = 3, last, 9 do
       end
       local result = ARGV[i + 6] ~= '' and ARGV[i + 6] or held[6]
       local state = { ARGV[i + 4], held[3], held[4], held[5], ARGV[i + 5], result, held[7] } -- STATE_FIELDS
-      finish(g, jk, id, now, ttl, action == 'd', held[2], state)
+      finish(g, jk, id, now, ttl, action == 'd', held[2], state, ended)
       finished[#finished + 1] = id
       touched[g] = (touched[g] or action == 'd') -- true once a job of the group died here
     elseif action == 'r' then
@@ -51,6 +52,8 @@ for i = 3, last, 9 do
     end
   end
 end
+flush(left, 'ZREM')
+flush(ended, 'ZADD')
 -- The dead index only where a job died here: the reaper trims both as well.
 for g, died in pairs(touched) do trim(g, now, ttl, not died) end
 if idle then
