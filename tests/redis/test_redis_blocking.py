@@ -6,6 +6,7 @@ Redis forgot, killed connections, a restart. Their jobs are the same jobs: worke
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -105,5 +106,29 @@ def test_a_cluster_producer_goes_through_the_loop(cluster: RedisCluster) -> None
         jobs = [noop.enqueue(), *noop.enqueue_many([{}] * 2)]
         assert all(job.created for job in jobs)
         assert {job.status() for job in jobs} == {JobStatus.QUEUED}
+    finally:
+        app.close()
+
+
+def test_a_forked_child_opens_its_own_connection(url: str, raw: redis.Redis) -> None:
+    """A process forked after its parent enqueued (a pre-forking server, multiprocessing) must not
+    talk over the parent's socket: their replies would cross. The child enqueues one id again and
+    again (created once, then refused), the parent new ids: each must get its own answers."""
+    app = App(url)
+    noop = app.task(name="noop")(lambda: None)
+    try:
+        assert noop.enqueue().created
+        pid = os.fork()
+        if pid == 0:  # the child: its exit status says whether it got its own answers, and nothing else runs
+            code = 1
+            try:
+                answers = [noop.with_options(job_id="child").enqueue().created for _ in range(300)]
+                code = 0 if answers == [True] + [False] * 299 else 2
+            finally:
+                os._exit(code)
+        answers = [noop.enqueue().created for _ in range(300)]
+        _, status = os.waitpid(pid, 0)
+        assert answers == [True] * 300 and os.waitstatus_to_exitcode(status) == 0
+        assert raw.zcard("qaio:{default}:ready:0") == 302
     finally:
         app.close()

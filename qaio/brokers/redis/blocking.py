@@ -7,6 +7,8 @@ RQ's and Celery's producers use. Only producers come this way; workers and waite
 
 from __future__ import annotations
 
+import functools
+import os
 import threading
 import weakref
 from collections.abc import Sequence
@@ -33,6 +35,9 @@ class BlockingScripts:
         self._connection_class, self._options = pool.connection_class, pool.connection_kwargs
         self._local = threading.local()
         self._opened: weakref.WeakSet[Any] = weakref.WeakSet()
+        # A forked child must not talk over its parent's sockets (their replies would cross): it
+        # starts with none, and leaves the parent's open for the parent.
+        os.register_at_fork(after_in_child=functools.partial(_forget_after_fork, weakref.ref(self)))
         self._retry = Retry(
             ExponentialBackoff(cap=1.0, base=0.02), RETRIES, supported_errors=(ConnectionError, TimeoutError)
         )
@@ -70,3 +75,13 @@ class BlockingScripts:
     def close(self) -> None:
         for connection in list(self._opened):
             connection.disconnect()
+
+    def _forget(self) -> None:
+        self._local = threading.local()
+        self._opened = weakref.WeakSet()
+
+
+def _forget_after_fork(scripts: weakref.ref[BlockingScripts]) -> None:
+    alive = scripts()
+    if alive is not None:
+        alive._forget()
