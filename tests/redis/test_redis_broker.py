@@ -308,6 +308,19 @@ async def test_a_batch_of_runs_keeps_each_jobs_fields_order_and_answer(broker: R
         assert await broker.client.get(broker.keys.index(job_id)) == broker.keys.job(queue, job_id).encode()
 
 
+async def test_one_call_may_carry_a_run_longer_than_lua_can_unpack(broker: RedisBroker, raw: redis.Redis) -> None:
+    """qaio sends at most CHUNK jobs per call, but a producer in another language may send one run of
+    5,000: the ids are then reserved one by one, and the ready ZADD goes out in parts (Lua's unpack
+    stops at 8,000 values)."""
+    ids = [f"long-{i}" for i in range(5000)]
+    args: list[object] = [broker.keys.index_prefix, "", 1, "t", 0, 0, 0, time.time(), len(ids)]
+    for job_id in ids:
+        args += (job_id, encode(Message(id=job_id, task="t"), SERIALIZER))
+    assert await broker.scripts.enqueue(list(broker.keys.group("long")), args) == [1] * 5000
+    assert raw.zcard(broker.keys.group("long")[0]) == 5000
+    assert raw.exists(*(broker.keys.index(job_id) for job_id in ids[::500])) == 10
+
+
 async def test_a_producer_registers_its_queues_again_after_a_while(
     broker: RedisBroker, raw: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
