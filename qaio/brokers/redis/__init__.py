@@ -14,8 +14,8 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import orjson
 
@@ -50,6 +50,8 @@ IDLE_MS = 3000
 #: How often a producer adds a queue it enqueues to to the queue registry again (s): once is enough
 #: while Redis keeps its data, and the SADD was a sixth of a one-job enqueue's time on the server.
 REGISTER_EVERY = 30.0
+
+T = TypeVar("T")
 
 _ACTIONS = {Action.ACK: "a", Action.DEAD: "d", Action.RETRY: "r", Action.RELEASE: "l"}
 
@@ -165,8 +167,8 @@ class RedisBroker(InspectorMixin):
     async def enqueue(self, jobs: Sequence[Enqueued]) -> list[bool]:
         if len(jobs) > CHUNK:
             created: list[bool] = []
-            for start in range(0, len(jobs), CHUNK):
-                created += await self.enqueue(jobs[start : start + CHUNK])
+            for chunk in _chunks(jobs):
+                created += await self.enqueue(chunk)
             return created
         if self.cluster:
             return await self._enqueue_cluster(jobs)
@@ -241,8 +243,7 @@ class RedisBroker(InspectorMixin):
         blocking = self._blocking
         assert blocking is not None, "blocking_enqueue() first"
         created: list[bool] = []
-        for start in range(0, len(jobs), CHUNK):
-            chunk = jobs[start : start + CHUNK]
+        for chunk in _chunks(jobs):
             keys, args, register = self._enqueue_call(chunk, self._index_arg, registry=True, channel="")
             created += self._enqueued(chunk, blocking.run("enqueue", keys, args), register)
         return created
@@ -425,8 +426,7 @@ class RedisBroker(InspectorMixin):
 
     async def settle(self, settlements: Sequence[Settlement]) -> None:
         idle_after = self._in_flight <= len(settlements)  # these end all the jobs this worker runs
-        for start in range(0, len(settlements), CHUNK):
-            chunk = settlements[start : start + CHUNK]
+        for chunk in _chunks(settlements):
             for slot in self._slots(item.delivery.queue for item in chunk):
                 number = {queue: i + 1 for i, queue in enumerate(slot)}
                 args: list[Any] = [self._index_arg, self._ttl_ms]
@@ -585,6 +585,11 @@ def handed_delivery(frame: bytes, queue: str) -> Delivery:
     job_id, (receipt, deliveries, body) = parse_frame(frame)
     assert receipt is not None and deliveries is not None and body is not None
     return Delivery(job_id, body, receipt.decode(), int(deliveries), queue)
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    """`items` in script calls of at most CHUNK."""
+    return (items[start : start + CHUNK] for start in range(0, len(items), CHUNK))
 
 
 def _settle_args(item: Settlement, group: int) -> tuple[Any, ...]:

@@ -15,11 +15,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis import ConnectionPool
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import AuthenticationError, ConnectionError, NoScriptError, TimeoutError
+from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
 from redis.retry import Retry
 
-from qaio.brokers.redis.connection import RETRIES, RedisUrl, ScriptPacker, socket_options
+from qaio.brokers.redis.connection import (
+    RECONNECTABLE,
+    RETRIES,
+    RedisUrl,
+    ScriptPacker,
+    backoff,
+    retryable,
+    socket_options,
+)
 from qaio.brokers.redis.scripts import sha, source
 
 
@@ -38,17 +45,11 @@ class BlockingScripts:
         # A forked child must not talk over its parent's sockets (their replies would cross): it
         # starts with none, and leaves the parent's open for the parent.
         os.register_at_fork(after_in_child=functools.partial(_forget_after_fork, weakref.ref(self)))
-        self._retry = Retry(
-            ExponentialBackoff(cap=1.0, base=0.02), RETRIES, supported_errors=(ConnectionError, TimeoutError)
-        )
+        self._retry = Retry(backoff(), RETRIES, supported_errors=RECONNECTABLE)
         self._packer = ScriptPacker()
 
     def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        return self._retry.call_with_retry(
-            lambda: self._once(name, keys, args),
-            lambda error: None,
-            lambda error: not isinstance(error, AuthenticationError),  # a refused login fails at once
-        )
+        return self._retry.call_with_retry(lambda: self._once(name, keys, args), lambda error: None, retryable)
 
     def _once(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         connection = getattr(self._local, "connection", None)

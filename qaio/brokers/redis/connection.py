@@ -31,10 +31,13 @@ try:
 except ImportError:  # pragma: no cover - hiredis is part of the redis extra
     _hiredis_pack = None
 
-#: Script heads a lane keeps packed (one per script and set of queues a process uses).
+#: Script heads a ScriptPacker keeps packed (one per script and set of queues a process uses).
 HEADS_KEPT = 256
-#: Reconnect attempts per command, backing off from 20 ms to 1 s: rides out a Redis restart of ~20 s.
+#: Reconnect attempts per command, backing off from 20 ms to 1 s (`backoff`): rides out a Redis
+#: restart of ~20 s.
 RETRIES = 25
+#: The errors a reconnect with backoff rides out (see `retryable` for the one exception).
+RECONNECTABLE = (ConnectionError, TimeoutError)
 #: Connections per client; callers beyond it wait for a free one instead of failing.
 MAX_CONNECTIONS = 64
 
@@ -60,9 +63,18 @@ def parse(url: str) -> RedisUrl:
     return RedisUrl(urlunsplit(parts._replace(query=urlencode(rest))), cluster, prefix)
 
 
-class _Reconnect(Retry):
-    """redis-py's Retry, except that a refused login fails at once: AuthenticationError is a kind of
+def backoff() -> ExponentialBackoff:
+    return ExponentialBackoff(cap=1.0, base=0.02)
+
+
+def retryable(error: Exception) -> bool:
+    """False for a refused login, which fails at once: AuthenticationError is a kind of
     ConnectionError, and a wrong password would otherwise be tried again for ~20 s."""
+    return not isinstance(error, AuthenticationError)
+
+
+class _Reconnect(Retry):
+    """redis-py's asyncio Retry, except that a refused login fails at once (`retryable`)."""
 
     async def call_with_retry(
         self,
@@ -71,14 +83,14 @@ class _Reconnect(Retry):
         is_retryable: Callable[[Exception], bool] | None = None,
         with_failure_count: bool = False,
     ) -> T:
-        def retryable(error: Exception) -> bool:
-            return not isinstance(error, AuthenticationError) and (is_retryable is None or is_retryable(error))
+        def worth_it(error: Exception) -> bool:
+            return retryable(error) and (is_retryable is None or is_retryable(error))
 
-        return await super().call_with_retry(do, fail, retryable, with_failure_count)
+        return await super().call_with_retry(do, fail, worth_it, with_failure_count)
 
 
 def retry() -> Retry:
-    return _Reconnect(ExponentialBackoff(cap=1.0, base=0.02), RETRIES, supported_errors=(ConnectionError, TimeoutError))
+    return _Reconnect(backoff(), RETRIES, supported_errors=RECONNECTABLE)
 
 
 class _FastPacking:
