@@ -11,7 +11,6 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import redis
@@ -19,7 +18,7 @@ from redis_servers import RedisServer
 
 from qaio import App, JobStatus, Worker
 from qaio.brokers.redis import RedisBroker
-from qaio.brokers.redis.keys import GROUP_SIZE, Keys
+from qaio.brokers.redis.keys import LEVELS, Keys
 from qaio.brokers.redis.scripts import LUA, NAMES, helpers, source
 from qaio.message import Message, encode
 from qaio.protocols import Action, Delivery, Enqueued, JobState, Settlement
@@ -225,7 +224,7 @@ async def test_a_settle_registers_no_worker_while_a_job_it_takes_is_ready(
     the worker takes is ready: the worker should claim it, not wait to be handed the next one."""
     await broker.enqueue([job(level=2)])
     idle = f"{broker.keys.prefix}:{{default}}:idle"
-    keys = list(broker.keys.group("default"))
+    keys = [broker.keys.head("default")]
     await broker.scripts.settle(keys, ["", 60_000, "w1", 3, 5000, 3000])
     assert raw.zcard(idle) == 0
     await broker.scripts.settle(keys, ["", 60_000, "w1", 1, 5000, 3000])
@@ -316,7 +315,7 @@ async def test_one_call_may_carry_a_run_longer_than_lua_can_unpack(broker: Redis
     args: list[object] = [broker.keys.index_prefix, "", 1, "t", 0, 0, 0, time.time(), len(ids)]
     for job_id in ids:
         args += (job_id, encode(Message(id=job_id, task="t"), SERIALIZER))
-    assert await broker.scripts.enqueue(list(broker.keys.group("long")), args) == [1] * 5000
+    assert await broker.scripts.enqueue([broker.keys.head("long")], args) == [1] * 5000
     assert raw.zcard(broker.keys.group("long")[0]) == 5000
     assert raw.exists(*(broker.keys.index(job_id) for job_id in ids[::500])) == 10
 
@@ -416,12 +415,16 @@ async def test_a_worker_drains_a_redis_queue(url: str) -> None:
     await app.aclose()
 
 
-def test_group_layout_matches_the_lua_prelude() -> None:
-    prelude = (Path(LUA) / "_common.lua").read_text()
-    assert f"local GROUP = {GROUP_SIZE}" in prelude
-    group = Keys().group("q")
-    assert group[0] == "qaio:{q}:ready:0" and group[10] == "qaio:{q}:marker:0"
-    assert [g.rsplit(":", 1)[1] for g in group[20:]] == ["delayed", "leased", "seq", "done", "dead"]
+def test_the_lua_prelude_names_a_queues_keys_as_keys_py_does(raw: redis.Redis) -> None:
+    """Scripts receive a queue's head only and name its other keys in Lua: the names must agree."""
+    namers = [f"ready_key(1, {level})" for level in range(LEVELS)]
+    namers += [f"marker_key(1, {level})" for level in range(LEVELS)]
+    namers += [f"{name}_key(1)" for name in ("delayed", "leased", "seq", "done", "dead")]
+    probe = f"return {{ {', '.join(namers)}, job_key(1, 'j1') }}"
+    script = "".join(text for _, text in helpers()) + probe
+    keys = Keys("pre")
+    named = [name.decode() for name in raw.eval(script, 1, keys.head("q"))]
+    assert named == [*keys.group("q"), keys.job("q", "j1")]
 
 
 async def test_wait_state_times_out_with_the_latest_state(broker: RedisBroker) -> None:

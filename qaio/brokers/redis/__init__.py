@@ -144,11 +144,8 @@ class RedisBroker(InspectorMixin):
         unique = list(dict.fromkeys(queues))
         return [[q] for q in unique] if self.cluster else [unique] if unique else []
 
-    def _group_keys(self, queues: Sequence[str]) -> list[str]:
-        keys: list[str] = []
-        for queue in queues:
-            keys.extend(self.keys.group(queue))
-        return keys
+    def _heads(self, queues: Sequence[str]) -> list[str]:
+        return [self.keys.head(queue) for queue in queues]
 
     def _remember(self, job_id: str, job_key: str) -> None:
         where = self._where
@@ -210,7 +207,7 @@ class RedisBroker(InspectorMixin):
                 number = groups.get(job.queue)
                 if number is None:
                     number = groups[job.queue] = len(groups) + 1
-                    keys.extend(self.keys.group(job.queue))
+                    keys.append(self.keys.head(job.queue))
                 eta_ms = int(job.eta * 1000) if job.eta > 0 else 0
                 level = min(max(job.level, 0), LEVELS - 1)
                 args += (number, job.task, min(max(job.priority, 0), 9), level, eta_ms, job.enqueued_at, 0)
@@ -277,7 +274,7 @@ class RedisBroker(InspectorMixin):
         """As a worker stops: no more jobs handed to it, and those handed but not yet taken go back."""
         try:
             for slot in self._slots(sorted(self._known_queues)):
-                await self.scripts.retire(self._group_keys(slot), [self._index_arg, self._token])
+                await self.scripts.retire(self._heads(slot), [self._index_arg, self._token])
         except Exception:  # their leases run out and they are reaped instead
             log.warning("could not give back the jobs handed to this worker", exc_info=True)
 
@@ -364,7 +361,7 @@ class RedisBroker(InspectorMixin):
             if want <= 0:
                 break
             args[1] = want
-            out = await self.scripts.claim(self._group_keys(slot), args)
+            out = await self.scripts.claim(self._heads(slot), args)
             now_ms = int(out[0])
             eta = int(out[1])
             if eta >= 0 and (next_eta < 0 or eta < next_eta):
@@ -437,7 +434,7 @@ class RedisBroker(InspectorMixin):
                 blocked = self._blocked_on
                 if blocked is not None and idle_after and blocked[0].issuperset(slot):
                     args += (self._token, blocked[1], blocked[2], IDLE_MS)
-                finished = await self.scripts.settle(self._group_keys(slot), args)
+                finished = await self.scripts.settle(self._heads(slot), args)
                 if self.cluster and finished:
                     await self._expire_index([job_id.decode() for job_id in finished])
         self._in_flight = max(self._in_flight - len(settlements), 0)  # a failed settle is retried: count it once
@@ -458,7 +455,7 @@ class RedisBroker(InspectorMixin):
             for i in picked:
                 d = deliveries[i]
                 args += (d.job_id, number[d.queue], d.receipt)
-            for i, ok in zip(picked, await self.scripts.extend(self._group_keys(slot), args), strict=True):
+            for i, ok in zip(picked, await self.scripts.extend(self._heads(slot), args), strict=True):
                 kept[i] = bool(ok)
         return [kept[i] for i in range(len(deliveries))]
 
@@ -469,7 +466,7 @@ class RedisBroker(InspectorMixin):
             for start in range(0, len(slot), 50):
                 part = slot[start : start + 50]
                 while True:
-                    count = await self.scripts.reap(self._group_keys(part), [self._index_arg, self._ttl_ms])
+                    count = await self.scripts.reap(self._heads(part), [self._index_arg, self._ttl_ms])
                     returned += count
                     if count < 1000:
                         break
@@ -485,7 +482,7 @@ class RedisBroker(InspectorMixin):
             return False
         queue = Keys.queue_of(job_key)
         outcome = await self.scripts.cancel(
-            list(self.keys.group(queue)), [self._index_arg, job_id, self._ttl_ms, "1" if running else "0"]
+            [self.keys.head(queue)], [self._index_arg, job_id, self._ttl_ms, "1" if running else "0"]
         )
         if outcome == 2 and self.cluster:
             await self._expire_index([job_id])
@@ -503,7 +500,7 @@ class RedisBroker(InspectorMixin):
             for number, queue in enumerate(slot, 1):
                 for job_id in by_queue[queue]:
                     args += (job_id, number)
-            gone = await self.scripts.forget(self._group_keys(slot), args)
+            gone = await self.scripts.forget(self._heads(slot), args)
             if self.cluster and gone:
                 await self._delete_index([raw.decode() for raw in gone])
 

@@ -145,8 +145,8 @@ def open_client(target: RedisUrl) -> Any:
 
 class ScriptPacker:
     """Packs EVALSHA calls, the head (EVALSHA, sha, key count, keys) once per script and key list:
-    a queue's scripts name the same 26 keys call after call, and packing them again was ~3 µs of
-    every call. Safe to share between threads (a dict, replaced whole when full)."""
+    a queue's scripts name the same keys call after call. Safe to share between threads (a dict,
+    replaced whole when full)."""
 
     def __init__(self) -> None:
         self._heads: dict[tuple[str, tuple[str, ...]], bytes] = {}

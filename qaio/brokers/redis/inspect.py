@@ -127,7 +127,7 @@ class InspectorMixin:
         now = time.time()
         queue = Keys.queue_of(job_key)
         done = await self.scripts.requeue(
-            list(self.keys.group(queue)), [self._index_arg, job_id, fresh_body(body, self._serializer, now), now]
+            [self.keys.head(queue)], [self._index_arg, job_id, fresh_body(body, self._serializer, now), now]
         )
         if done and self.cluster:
             await self.client.persist(self.keys.index(job_id))
@@ -135,7 +135,7 @@ class InspectorMixin:
 
     async def purge(self, queue: str) -> int:
         dropped = 0
-        keys = list(self.keys.group(queue))
+        keys = [self.keys.head(queue)]
         while True:
             ids = await self.scripts.purge(keys, [self._index_arg, PURGE_CHUNK])
             dropped += len(ids)

@@ -1,8 +1,8 @@
 """The Redis key schema, in one place (docs/redis.md describes each key).
 
 Every key of a queue carries the hash tag `{queue}`, so a queue lives in one Cluster slot and each
-script touches one slot. A queue's scripts receive its fixed keys as a *group* of `GROUP_SIZE` KEYS
-in the order of `GROUP_SUFFIXES`; `lua/_common.lua` indexes the group with the same layout.
+script touches one slot. A script receives one key per queue, its `head` (ready:0), and names the
+others from it (`lua/_common.lua`); Python reads them by `GROUP_SUFFIXES` position in `group`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ GROUP_SUFFIXES: tuple[str, ...] = (
     "done",  # zset: finished jobs (not dead), score finish ms; trimmed after the result TTL
     "dead",  # zset: dead-lettered jobs, score death ms; trimmed after the result TTL
 )
-GROUP_SIZE = len(GROUP_SUFFIXES)
 
 
 class Keys:
@@ -43,6 +42,10 @@ class Keys:
     def group(self, queue: str) -> tuple[str, ...]:
         """The fixed keys of `queue`, in script order."""
         return _group(self.prefix, queue)
+
+    def head(self, queue: str) -> str:
+        """The key a script receives for `queue` (its ready:0), from which the script names the others."""
+        return _group(self.prefix, queue)[0]
 
     def job(self, queue: str, job_id: str) -> str:
         """A job's hash, in its queue's slot (the claim script builds the same name in Lua)."""

@@ -1,8 +1,7 @@
 """The Lua scripts, one per operation: read from `lua/*.lua` once, registered once per client.
 
 The helpers of `lua/_common.lua` (key-group layout and the steps scripts share) that a script uses are
-put in front of it, as bullmq's build inlines its includes. Each wrapper checks the shape of its KEYS,
-so a wrong key list fails here, in Python, rather than as a confusing Lua error.
+put in front of it, as bullmq's build inlines its includes.
 """
 
 from __future__ import annotations
@@ -15,15 +14,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from qaio.brokers.redis.connection import Lane, run_script
-from qaio.brokers.redis.keys import GROUP_SIZE
 
 LUA = Path(__file__).with_name("lua")
 
-#: Scripts whose KEYS are whole queue groups (optionally plus one trailing key).
-GROUPED = ("enqueue", "claim", "settle", "extend", "reap", "cancel", "requeue", "purge", "forget", "retire")
+#: Scripts whose KEYS are queues' heads (keys.py Keys.head; enqueue's may end with the registry).
+BY_QUEUE = ("enqueue", "claim", "settle", "extend", "reap", "cancel", "requeue", "purge", "forget", "retire")
 #: Scripts on one job hash.
 SINGLE = ("watch", "progress")
-NAMES = GROUPED + SINGLE
+NAMES = BY_QUEUE + SINGLE
 
 
 @cache
@@ -100,40 +98,35 @@ class Scripts:
     async def _run(self, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         return await run_script(self._pooled[name], keys, args, self._lanes)
 
-    async def _grouped(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        if len(keys) % GROUP_SIZE not in (0, 1) or len(keys) < GROUP_SIZE:
-            raise ValueError(f"{name}: KEYS must be whole {GROUP_SIZE}-key queue groups, got {len(keys)} keys")
-        return await self._run(name, keys, args)
-
     async def enqueue(self, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
-        return list(await self._grouped("enqueue", keys, args))
+        return list(await self._run("enqueue", keys, args))
 
     async def claim(self, keys: Sequence[str], args: Sequence[Any]) -> list[Any]:
-        return list(await self._grouped("claim", keys, args))
+        return list(await self._run("claim", keys, args))
 
     async def settle(self, keys: Sequence[str], args: Sequence[Any]) -> list[bytes]:
-        return list(await self._grouped("settle", keys, args))
+        return list(await self._run("settle", keys, args))
 
     async def extend(self, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
-        return list(await self._grouped("extend", keys, args))
+        return list(await self._run("extend", keys, args))
 
     async def reap(self, keys: Sequence[str], args: Sequence[Any]) -> int:
-        return int(await self._grouped("reap", keys, args))
+        return int(await self._run("reap", keys, args))
 
     async def cancel(self, keys: Sequence[str], args: Sequence[Any]) -> int:
-        return int(await self._grouped("cancel", keys, args))
+        return int(await self._run("cancel", keys, args))
 
     async def requeue(self, keys: Sequence[str], args: Sequence[Any]) -> int:
-        return int(await self._grouped("requeue", keys, args))
+        return int(await self._run("requeue", keys, args))
 
     async def purge(self, keys: Sequence[str], args: Sequence[Any]) -> list[bytes]:
-        return list(await self._grouped("purge", keys, args))
+        return list(await self._run("purge", keys, args))
 
     async def forget(self, keys: Sequence[str], args: Sequence[Any]) -> list[bytes]:
-        return list(await self._grouped("forget", keys, args))
+        return list(await self._run("forget", keys, args))
 
     async def retire(self, keys: Sequence[str], args: Sequence[Any]) -> int:
-        return int(await self._grouped("retire", keys, args))
+        return int(await self._run("retire", keys, args))
 
     async def watch(self, job_key: str, channel: str) -> list[bytes | None] | None:
         fields = await self._run("watch", [job_key], [channel])

@@ -1,23 +1,30 @@
 -- _common.lua: helpers that scripts.py puts in front of each script that names them; not a script of its
 -- own. Each helper is one top-level `local`, its comment right above it.
--- A queue's fixed keys arrive as a group of GROUP KEYS (keys.py GROUP_SUFFIXES):
---   1..10 ready:0..9 (zset), 11..20 marker:0..9 (zset), 21 delayed, 22 leased, 23 seq, 24 done, 25 dead.
--- Job hashes are named from the group's first key ('P:{q}:ready:0' -> 'P:{q}:job:<id>'), so they share
--- the queue's hash tag and slot. The id index ('P:id:<id>', ARGV[1] = 'P:id:') is written here only
--- on a single server; on a Cluster ARGV[1] is '' and the client keeps the index.
-local GROUP = 25
+-- A queue arrives as ONE key, its 'P:{q}:ready:0' (keys.py Keys.head), and its other keys are named from
+-- it here: all share the queue's hash tag, so they live in its Cluster slot. Redis turns every KEYS entry
+-- into a Lua string on every call, and the 24 others cost more that way than naming the few a call uses.
+-- Job hashes are named the same way ('P:{q}:job:<id>'). The id index ('P:id:<id>', ARGV[1] = 'P:id:')
+-- is written here only on a single server; on a Cluster ARGV[1] is '' and the client keeps the index.
 local SPAN = 562949953421312 -- 2^49: ready score = (9 - priority) * SPAN + seq, exact in a double
 local FINISHED = { succeeded = true, failed = true, dead = true, cancelled = true, expired = true }
 
-local function ready_key(g, level) return KEYS[(g - 1) * GROUP + 1 + level] end
-local function marker_key(g, level) return KEYS[(g - 1) * GROUP + 11 + level] end
-local function delayed_key(g) return KEYS[(g - 1) * GROUP + 21] end
-local function leased_key(g) return KEYS[(g - 1) * GROUP + 22] end
-local function seq_key(g) return KEYS[(g - 1) * GROUP + 23] end
-local function done_key(g) return KEYS[(g - 1) * GROUP + 24] end
-local function dead_key(g) return KEYS[(g - 1) * GROUP + 25] end
--- 'P:{q}:ready:0' -> 'P:{q}:': the start of the queue's keys that are not in its group.
-local function group_prefix(g) return string.sub(KEYS[(g - 1) * GROUP + 1], 1, -8) end
+-- 'P:{q}:ready:0' -> 'P:{q}:', the start of every key of the queue of group g (keys.py GROUP_SUFFIXES).
+local prefixes = {}
+local function group_prefix(g)
+  local prefix = prefixes[g]
+  if prefix == nil then
+    prefix = string.sub(KEYS[g], 1, -8)
+    prefixes[g] = prefix
+  end
+  return prefix
+end
+local function ready_key(g, level) return group_prefix(g) .. 'ready:' .. level end
+local function marker_key(g, level) return group_prefix(g) .. 'marker:' .. level end
+local function delayed_key(g) return group_prefix(g) .. 'delayed' end
+local function leased_key(g) return group_prefix(g) .. 'leased' end
+local function seq_key(g) return group_prefix(g) .. 'seq' end
+local function done_key(g) return group_prefix(g) .. 'done' end
+local function dead_key(g) return group_prefix(g) .. 'dead' end
 local job_prefix = {}
 local function job_key(g, id)
   local prefix = job_prefix[g]
@@ -169,4 +176,4 @@ local function trim(g, now, ttl, done_only)
   if not done_only then redis.call('ZREMRANGEBYSCORE', dead_key(g), '-inf', '(' .. (now - ttl)) end
 end
 
-local function groups() return math.floor(#KEYS / GROUP) end
+local function groups() return #KEYS end

@@ -1,6 +1,6 @@
 -- cancel.lua: cancel a job: a waiting one finishes as cancelled at once, a running one is flagged
 -- (its worker's next extend returns 0 and the worker stops it).
--- KEYS: the 25-key group of the job's queue.
+-- KEYS: the job's queue (keys.py Keys.head).
 -- ARGV[1]: id-index prefix or ''   ARGV[2]: job id   ARGV[3]: result TTL ms
 -- ARGV[4]: '1' flag a running job too, '0' cancel only a job no worker holds (a gateway withdrawing it)
 -- Returns: 0 unknown, finished, or running and not to be flagged; 1 running and flagged; 2 cancelled now.

@@ -1,5 +1,5 @@
 -- claim.lua: lease up to `limit` due jobs, highest priority first and FIFO within one, across the groups.
--- KEYS: one 25-key group per queue to take from (keys.py GROUP_SUFFIXES).
+-- KEYS: one key per queue to take from (keys.py Keys.head).
 -- ARGV[1]: id-index prefix or '' (unused here; every script takes it first)
 -- ARGV[2]: limit   ARGV[3]: lease ms   ARGV[4]: max level 0-9   ARGV[5]: receipt token of this claim
 -- ARGV[6]: the worker's token ('' = none)   ARGV[7]: '1' = register as idle if this claim finds nothing

@@ -1,5 +1,5 @@
 -- enqueue.lua: write new jobs, each QUEUED, ready now or delayed; unique by job id.
--- KEYS: one 25-key group per queue in the batch (keys.py GROUP_SUFFIXES), then the queue registry set
+-- KEYS: one key per queue in the batch (keys.py Keys.head; group numbers count them), then the queue registry set
 --       when the producer has not registered these queues lately (single server only; on a Cluster
 --       the client registers queues).
 -- ARGV[1]: id-index prefix ('qaio:id:'), or '' on a Cluster (the client has already reserved the ids)
@@ -18,9 +18,12 @@ local wake = {}
 local ready = {} -- ready key -> { score, id, score, id, ... }: one ZADD per key and call (flush)
 local leases = {} -- the same for `leased`, of the jobs handed to idle workers
 local index, reply = ARGV[1], ARGV[2]
-local n = groups()
-if #KEYS > n * GROUP then
-  for g = 1, n do redis.call('SADD', KEYS[#KEYS], string.match(KEYS[(g - 1) * GROUP + 1], '{(.-)}')) end
+-- The registry, when sent, is the last key: the only one without a queue's hash tag.
+local registry = KEYS[#KEYS]
+if string.find(registry, '{', 1, true) == nil then
+  local names = {}
+  for g = 1, #KEYS - 1 do names[g] = string.match(KEYS[g], '{(.-)}') end
+  redis.call('SADD', registry, unpack(names))
 end
 -- Reserve one FIFO number per job and group with a single INCRBY (numbers of delayed jobs go unused).
 local seqs = {}

@@ -1,5 +1,5 @@
 -- extend.lua: renew leases in one batch.
--- KEYS: one 25-key group per queue in the batch.
+-- KEYS: one key per queue in the batch (keys.py Keys.head).
 -- ARGV[1]: id-index prefix or ''   ARGV[2]: lease ms
 -- ARGV[3..]: 3 per delivery: id, group number, receipt
 -- Returns: one integer per delivery: 1 renewed, 0 lost (receipt changed or job gone) or cancel requested.

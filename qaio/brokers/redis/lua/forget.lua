@@ -1,5 +1,5 @@
 -- forget.lua: delete succeeded jobs now, their results read and wanted no longer, not at the result TTL.
--- KEYS: one 25-key group per queue in the batch.
+-- KEYS: one key per queue in the batch (keys.py Keys.head).
 -- ARGV[1]: id-index prefix or ''   ARGV[2..]: 2 per job: id, group number (1-based)
 -- Returns: the ids deleted (the Cluster client deletes their index keys). Jobs in any other status stay.
 local gone = {}

@@ -1,5 +1,5 @@
 -- purge.lua: drop waiting jobs (ready and delayed) of one queue; leased jobs finish as usual.
--- KEYS: the 25-key group of the queue.
+-- KEYS: the queue (keys.py Keys.head).
 -- ARGV[1]: id-index prefix or ''   ARGV[2]: at most this many jobs per call (the caller repeats)
 -- Returns: the ids dropped (the Cluster client deletes their index keys).
 local budget = tonumber(ARGV[2])

@@ -1,6 +1,6 @@
 -- reap.lua: return jobs whose lease expired to their queues, keeping their delivery counts;
 -- and drop expired entries from the done/dead indexes. Idempotent: any worker may run it any time.
--- KEYS: one 25-key group per queue.
+-- KEYS: one key per queue (keys.py Keys.head).
 -- ARGV[1]: id-index prefix or ''   ARGV[2]: result TTL ms
 -- Returns: how many jobs went back (at most 1000 per queue and call; the caller calls again if it hit that).
 local now = clock()

@@ -1,5 +1,5 @@
 -- requeue.lua: put a dead or failed job back in its queue as a fresh first attempt.
--- KEYS: the 25-key group of the job's queue.
+-- KEYS: the job's queue (keys.py Keys.head).
 -- ARGV[1]: id-index prefix or ''   ARGV[2]: job id   ARGV[3]: fresh body   ARGV[4]: enqueued_at (seconds)
 -- Returns: 1 requeued, 0 no such job or not dead/failed.
 local id = ARGV[2]

@@ -1,5 +1,5 @@
 -- retire.lua: a worker that stops: drop its idle registrations and put the jobs handed to it back.
--- KEYS: one 25-key group per queue it took from.
+-- KEYS: one key per queue it took from (keys.py Keys.head).
 -- ARGV[1]: id-index prefix or ''   ARGV[2]: the worker's token
 -- Returns: how many handed jobs went back to their queues (unrun; their delivery does not count).
 local returned = 0

@@ -1,5 +1,5 @@
 -- settle.lua: end deliveries (ack, retry, dead-letter, release) and store their states, in one step.
--- KEYS: one 25-key group per queue in the batch.
+-- KEYS: one key per queue in the batch (keys.py Keys.head).
 -- ARGV[1]: id-index prefix or ''   ARGV[2]: result TTL ms
 -- ARGV[3..]: 9 per settlement: id, group number, action ('a' ack | 'd' dead | 'r' retry | 'l' release),
 --            receipt, status, state JSON (attempt, error, traceback, finished_at, worker; may be ''),
