@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import multiprocessing
 import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qaio.context import JobContext, _current
 from qaio.errors import QaioError, TaskTimeout
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 
 class TaskError(QaioError):
@@ -64,6 +65,8 @@ class ProcessExecutor:
     a child whose job times out or is cancelled is killed and replaced."""
 
     def __init__(self, size: int, app_ref: str) -> None:
+        import multiprocessing  # here, not at the top: a worker without process tasks saves its ~0.8 MiB
+
         self._size = size
         self._app_ref = app_ref
         self._context = multiprocessing.get_context("spawn")
