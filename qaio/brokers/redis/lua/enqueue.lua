@@ -38,9 +38,10 @@ for g, count in pairs(seqs) do seqs[g] = redis.call('INCRBY', seq_key(g), count)
 -- The common case first: every id of a run is new, and one MSETNX reserves them all in the id index
 -- (a redis.call costs several µs more than the command). When one is taken, or an id appears twice in
 -- the run, MSETNX writes nothing and each id is reserved with its own SET NX; so is a run too long for
--- one unpack (Lua's stops at 8000 values; qaio sends at most 2000 jobs per call, other producers may not).
+-- one unpack (Lua's stops at 8000 values; qaio sends at most 2000 jobs per call, other producers may not),
+-- and a run of one job, for which building the MSETNX costs more than it saves.
 local function reserve_run(g, first, count)
-  if count > 3500 then return false end
+  if count == 1 or count > 3500 then return false end
   local entries, seen = {}, {}
   for j = first, first + 2 * count - 2, 2 do
     local id = ARGV[j]
