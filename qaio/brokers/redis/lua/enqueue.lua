@@ -1,7 +1,7 @@
 -- enqueue.lua: write new jobs, each QUEUED, ready now or delayed; unique by job id.
--- KEYS: one key per queue in the batch (keys.py Keys.head; group numbers count them), then the queue registry set
---       when the producer has not registered these queues lately (single server only; on a Cluster
---       the client registers queues).
+-- KEYS: one key per queue in the batch (keys.py Keys.head; group numbers count them), then the queue
+--       registry set when the producer has not registered these queues lately (single server only; on
+--       a Cluster the client registers queues).
 -- ARGV[1]: id-index prefix ('qaio:id:'), or '' on a Cluster (the client has already reserved the ids)
 -- ARGV[2]: the producer's reply channel, stored in each new job's field 'w' (as watch.lua would), so a
 --          producer that will wait has the end pushed without a watch.lua call of its own; or ''.
