@@ -50,7 +50,9 @@ async def main(url: str, jobs: int, batch: int) -> None:
         peak = max(peak, (await probe.info("memory"))["used_memory"])
         await asyncio.sleep(0.2)
     elapsed = time.perf_counter() - started
-    await asyncio.sleep(8)  # past the result TTL, with the worker alive: its reaps trim finished jobs
+    # Past the result TTL and one reap interval (lease / 2), with the worker alive: its reaps trim the
+    # finished-job indexes (8 s flat missed the last reap on a slow run, leaving the done index).
+    await asyncio.sleep(app.result_ttl + app.lease / 2 + 1)
     worker.stop()
     await running
     await app.aclose()
