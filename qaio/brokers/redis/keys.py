@@ -12,7 +12,7 @@ from functools import lru_cache
 #: Levels and priorities both run 0-9.
 LEVELS = 10
 
-#: The fixed keys of one queue, in the order the scripts expect them.
+#: The fixed keys of one queue; the Lua prelude names them the same way from the head (ready:0).
 GROUP_SUFFIXES: tuple[str, ...] = (
     *(f"ready:{level}" for level in range(LEVELS)),  # zset: ready jobs of a level, score (9 - priority, seq)
     *(f"marker:{level}" for level in range(LEVELS)),  # zset: member "m", the wake-up idle workers block on
@@ -40,7 +40,7 @@ class Keys:
         self.reply_prefix = f"{prefix}:reply:"  #: + process token: pub/sub channel of finished states
 
     def group(self, queue: str) -> tuple[str, ...]:
-        """The fixed keys of `queue`, in script order."""
+        """The fixed keys of `queue`, in `GROUP_SUFFIXES` order (scripts get only the head)."""
         return _group(self.prefix, queue)
 
     def head(self, queue: str) -> str:
