@@ -1,7 +1,7 @@
 """The Lua scripts, one per operation: read from `lua/*.lua` once, registered once per client.
 
-The helpers of `lua/_common.lua` (key-group layout and the steps scripts share) that a script uses are
-put in front of it, as bullmq's build inlines its includes.
+The helpers of `lua/_common.lua` (the names of a queue's keys and the steps scripts share) that a
+script uses are put in front of it, as bullmq's build inlines its includes.
 """
 
 from __future__ import annotations
