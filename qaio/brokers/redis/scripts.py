@@ -59,9 +59,10 @@ def _defined(lines: list[str]) -> frozenset[str]:
 
 
 def _needed(helpers: Sequence[tuple[frozenset[str], str]], script: str) -> list[str]:
-    """The texts of the helpers `script` names, and of those they name in turn, in prelude order."""
+    """The texts of the helpers `script` names, and of those they name in turn, in prelude order
+    (names in comments do not count)."""
     wanted: set[int] = set()
-    reach = script
+    reach = _code(script)
     while True:
         more = {
             i
@@ -71,7 +72,11 @@ def _needed(helpers: Sequence[tuple[frozenset[str], str]], script: str) -> list[
         if not more:
             return [helpers[i][1] for i in sorted(wanted)]
         wanted |= more
-        reach = "".join(helpers[i][1] for i in more)
+        reach = _code("".join(helpers[i][1] for i in more))
+
+
+def _code(lua: str) -> str:
+    return re.sub(r"--[^\n]*", "", lua)
 
 
 class _Script(Protocol):
