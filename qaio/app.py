@@ -131,17 +131,18 @@ class App:
         created = await (await self.backend()).enqueue(batch)
         return [Job(self, message.id, created=ok) for message, ok in zip(messages, created, strict=True)]
 
-    def enqueue_messages(self, messages: Sequence[Message]) -> list[Job[Any]]:
+    def enqueue_messages(self, messages: Sequence[Message], *, fresh_ids: bool = False) -> list[Job[Any]]:
         """`aenqueue_messages` for synchronous code: from the calling thread where the broker can
-        (BlockingEnqueue), else on the portal's loop."""
-        batch = self._encode(messages)
+        (BlockingEnqueue), else on the portal's loop. `fresh_ids`: the ids were made by `new_ids` for
+        these messages, so none can be taken (Enqueued.fresh_id)."""
+        batch = self._encode(messages, fresh_ids=fresh_ids)
         created = (self._sync_enqueue or self._find_sync_enqueue())(batch)
         return [Job(self, message.id, created=ok) for message, ok in zip(messages, created, strict=True)]
 
-    def _encode(self, messages: Sequence[Message]) -> list[Enqueued]:
+    def _encode(self, messages: Sequence[Message], *, fresh_ids: bool = False) -> list[Enqueued]:
         serializer = self.serializer
         try:
-            return [to_enqueued(message, encode(message, serializer)) for message in messages]
+            return [to_enqueued(message, encode(message, serializer), fresh_ids=fresh_ids) for message in messages]
         except EnqueueError:
             raise
         except Exception as exc:

@@ -97,7 +97,7 @@ class Task(Generic[P, R]):
 
     def enqueue_many(self, calls: Iterable[Mapping[str, Any]]) -> list[Job[R]]:
         """Enqueue one job per kwargs mapping in one broker round trip."""
-        return self.app.enqueue_messages(self._messages(calls))
+        return self.app.enqueue_messages(self._messages(calls), fresh_ids=True)
 
     async def aenqueue_many(self, calls: Iterable[Mapping[str, Any]]) -> list[Job[R]]:
         return await self.app.aenqueue_messages(self._messages(calls))
@@ -150,7 +150,7 @@ class BoundCall(Generic[P, R]):
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         message = self.message(self.task.bind(args, kwargs))
-        return self.task.app.enqueue_messages([message])[0]
+        return self.task.app.enqueue_messages([message], fresh_ids=self.call.job_id is None)[0]
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         message = self.message(self.task.bind(args, kwargs))
@@ -163,7 +163,15 @@ def new_ids(count: int) -> list[str]:
     return [digits[i : i + 32] for i in range(0, 32 * count, 32)]
 
 
-def to_enqueued(message: Message, body: bytes) -> Enqueued:
+def to_enqueued(message: Message, body: bytes, *, fresh_ids: bool = False) -> Enqueued:
     return Enqueued(
-        message.id, body, message.queue, message.task, message.priority, message.level, message.eta, message.enqueued_at
+        message.id,
+        body,
+        message.queue,
+        message.task,
+        message.priority,
+        message.level,
+        message.eta,
+        message.enqueued_at,
+        fresh_ids,
     )

@@ -419,7 +419,7 @@ def test_the_lua_prelude_names_a_queues_keys_as_keys_py_does(raw: redis.Redis) -
     """Scripts receive a queue's head only and name its other keys in Lua: the names must agree."""
     namers = [f"ready_key(1, {level})" for level in range(LEVELS)]
     namers += [f"marker_key(1, {level})" for level in range(LEVELS)]
-    namers += [f"{name}_key(1)" for name in ("delayed", "leased", "seq", "done", "dead")]
+    namers += [f"{name}_key(1)" for name in ("delayed", "leased", "seq", "done", "dead", "intake")]
     probe = f"return {{ {', '.join(namers)}, job_key(1, 'j1') }}"
     script = "".join(text for _, text in helpers()) + probe
     keys = Keys("pre")

@@ -15,10 +15,10 @@ from qaio import App, JobStatus, Worker
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def documented_command() -> str:
+def documented_command(block: str = "redis-cli producer") -> str:
     text = (ROOT / "docs" / "redis.md").read_text()
-    match = re.search(r"<!-- redis-cli producer -->\n```bash\n(.*?)```", text, re.S)
-    assert match, "docs/redis.md lost its redis-cli producer block"
+    match = re.search(rf"<!-- {block} -->\n```bash\n(.*?)```", text, re.S)
+    assert match, f"docs/redis.md lost its {block} block"
     return match.group(1)
 
 
@@ -45,4 +45,29 @@ async def test_a_job_pushed_with_redis_cli_alone_runs(url: str, shared_port: int
     assert state is not None and state.status is JobStatus.SUCCEEDED and state.result == "hello world"
     again = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30)
     assert again.stdout.strip() == "0"  # the id exists while its result is kept: unique
+    await app.aclose()
+
+
+async def test_a_job_pushed_with_plain_redis_cli_commands_runs(url: str, shared_port: int) -> None:
+    """The plain-command way: RPUSH onto the intake, ZADD the marker; no script."""
+    if shutil.which("redis-cli") is None:
+        unavailable("redis-cli is not installed")
+    db = url.rsplit("/", 1)[1]
+    command = documented_command("redis-cli plain producer").replace("-p 6379 -n 0", f"-p {shared_port} -n {db}")
+    for _ in range(2):  # the second entry's id is taken when it is taken in: it is dropped
+        pushed = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30)
+        assert pushed.returncode == 0 and pushed.stderr == "", pushed.stderr
+
+    app = App(url)
+    greetings: list[str] = []
+
+    @app.task(name="greet")
+    def greet(name: str) -> str:
+        greetings.append(name)
+        return f"hello {name}"
+
+    stats = await Worker(app, burst=True, queues=["default"]).run()
+    assert stats.succeeded == 1 and greetings == ["plain"]
+    state = await app.job("job-43").astate()
+    assert state is not None and state.status is JobStatus.SUCCEEDED and state.result == "hello plain"
     await app.aclose()

@@ -1,4 +1,4 @@
-"""Script calls from synchronous code, over redis-py's blocking connections, without an event loop.
+"""Script calls and plain commands from synchronous code, over blocking connections, without a loop.
 
 A Flask or Django view that calls `Task.enqueue` would otherwise hand each call to the portal's loop
 and wait for it: two thread switches and an asyncio round trip, each slower than the blocking socket
@@ -11,11 +11,11 @@ import functools
 import os
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis import ConnectionPool
-from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
+from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 from redis.retry import Retry
 
 from qaio.brokers.redis.connection import (
@@ -24,6 +24,7 @@ from qaio.brokers.redis.connection import (
     RedisUrl,
     ScriptPacker,
     backoff,
+    pack_commands,
     retryable,
     socket_options,
 )
@@ -31,10 +32,10 @@ from qaio.brokers.redis.scripts import sha, source
 
 
 class BlockingScripts:
-    """Runs the scripts of `scripts.py` by name from any thread, each thread over a connection of its
-    own (a pool's checkout cost more than the send); reconnects with the asyncio client's backoff
-    when Redis is away, and loads a script Redis has forgotten (a restart, SCRIPT FLUSH) before
-    running it again."""
+    """Runs the scripts of `scripts.py` by name, and plain commands, from any thread, each thread over
+    a connection of its own (a pool's checkout cost more than the send); reconnects with the asyncio
+    client's backoff when Redis is away, and loads a script Redis has forgotten (a restart, SCRIPT
+    FLUSH) before running it again."""
 
     def __init__(self, target: RedisUrl) -> None:
         # A pool only to read the URL as redis-py would (TLS, user, db...), as Lane does.
@@ -49,23 +50,36 @@ class BlockingScripts:
         self._packer = ScriptPacker()
 
     def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        return self._retry.call_with_retry(lambda: self._once(name, keys, args), lambda error: None, retryable)
+        """EVALSHA of the script `name`."""
+        return self._retrying(lambda connection: self._script(connection, name, keys, args))
 
-    def _once(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    def commands(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Plain commands sent as one buffer; their replies in order. An error reply is raised once
+        all replies are read, so the connection stays in step."""
+        replies: list[Any] = self._retrying(lambda connection: _exchange(connection, commands))
+        return replies
+
+    def _retrying(self, call: Callable[[Any], Any]) -> Any:
+        return self._retry.call_with_retry(lambda: self._once(call), lambda error: None, retryable)
+
+    def _once(self, call: Callable[[Any], Any]) -> Any:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             connection = self._local.connection = self._connection_class(**self._options)
             self._opened.add(connection)
         try:
-            try:
-                return self._call(connection, name, keys, args)
-            except NoScriptError:
-                connection.send_command("SCRIPT", "LOAD", source(name))
-                connection.read_response()
-                return self._call(connection, name, keys, args)
+            return call(connection)
         except (ConnectionError, TimeoutError, KeyboardInterrupt):  # mid-reply: the connection is unusable
             connection.disconnect()  # the next send connects again
             raise
+
+    def _script(self, connection: Any, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return self._call(connection, name, keys, args)
+        except NoScriptError:
+            connection.send_command("SCRIPT", "LOAD", source(name))
+            connection.read_response()
+            return self._call(connection, name, keys, args)
 
     def _call(self, connection: Any, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         # One buffer, one send: redis-py sends each part of a packed command with its own sendall.
@@ -80,6 +94,21 @@ class BlockingScripts:
     def _forget(self) -> None:
         self._local = threading.local()
         self._opened = weakref.WeakSet()
+
+
+def _exchange(connection: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    connection.send_packed_command([pack_commands(connection, commands)], check_health=False)
+    replies: list[Any] = []
+    error: ResponseError | None = None
+    for _ in commands:
+        try:
+            replies.append(connection.read_response())
+        except ResponseError as exc:
+            error = error or exc
+            replies.append(None)
+    if error is not None:
+        raise error
+    return replies
 
 
 def _forget_after_fork(scripts: weakref.ref[BlockingScripts]) -> None:

@@ -7,13 +7,13 @@ atomic (requeue, purge) are scripts like the rest.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 
 from qaio.brokers.redis.keys import GROUP_SUFFIXES, LEVELS, Keys
-from qaio.brokers.redis.replies import decode_state
+from qaio.brokers.redis.replies import STATE_FIELDS, decode_state
 from qaio.brokers.redis.scripts import Scripts
 from qaio.message import fresh_body
 from qaio.protocols import JobState, QueueStats, WorkerInfo
@@ -59,8 +59,12 @@ class InspectorMixin:
     async def _locate(self, job_id: str, *, cached: bool = True) -> str | None:
         raise NotImplementedError
 
+    def _slots(self, queues: Iterable[str]) -> list[list[str]]:
+        raise NotImplementedError
+
     async def queue_stats(self) -> list[QueueStats]:
         queues = await self._all_queues()
+        await self._absorb(queues)
         now = int(time.time() * 1000)
         since = now - self._ttl_ms
         async with self.client.pipeline(transaction=False) as pipe:
@@ -89,6 +93,7 @@ class InspectorMixin:
         `limit` entries of each index, so it stays cheap on long queues."""
         queues = [queue] if queue is not None else await self._all_queues()
         sources = _ALL_SOURCES if status is None else _SOURCES.get(status, (_DONE,))
+        await self._absorb(queues)
         async with self.client.pipeline(transaction=False) as pipe:
             for name in queues:
                 group = self.keys.group(name)
@@ -105,7 +110,7 @@ class InspectorMixin:
             return []
         async with self.client.pipeline(transaction=False) as pipe:
             for name, job_id in ids:
-                pipe.hmget(self.keys.job(name, job_id), "s", "t", "e", "sa", "x", "v", "g")
+                pipe.hmget(self.keys.job(name, job_id), *STATE_FIELDS)
             rows = await pipe.execute()
         jobs = [
             (job_id, decode_state(fields, name, self._serializer))
@@ -133,6 +138,15 @@ class InspectorMixin:
             await self.client.persist(self.keys.index(job_id))
         return bool(done)
 
+    async def _absorb(self, queues: Sequence[str]) -> int:
+        """Take in the queues' intakes (jobs written with plain commands), so reads see those jobs;
+        how many entries that took."""
+        taken = 0
+        for slot in self._slots(queues):
+            while count := await self.scripts.absorb([self.keys.head(queue) for queue in slot], [self._index_arg]):
+                taken += count
+        return taken
+
     async def purge(self, queue: str) -> int:
         dropped = 0
         keys = [self.keys.head(queue)]
@@ -141,7 +155,7 @@ class InspectorMixin:
             dropped += len(ids)
             if self.cluster and ids:
                 await self._delete_index([job_id.decode() for job_id in ids])
-            if len(ids) < PURGE_CHUNK:
+            if not ids:  # not `< PURGE_CHUNK`: each call takes in at most 1000 intake entries first
                 return dropped
 
     async def _delete_index(self, job_ids: Sequence[str]) -> None:

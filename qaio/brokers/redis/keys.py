@@ -21,6 +21,7 @@ GROUP_SUFFIXES: tuple[str, ...] = (
     "seq",  # string: FIFO counter for ready scores
     "done",  # zset: finished jobs (not dead), score finish ms; trimmed after the result TTL
     "dead",  # zset: dead-lettered jobs, score death ms; trimmed after the result TTL
+    "intake",  # list: jobs written with plain commands, taken in by the next script (lua/_common.lua absorb)
 )
 
 
@@ -46,6 +47,13 @@ class Keys:
     def head(self, queue: str) -> str:
         """The key a script receives for `queue` (its ready:0), from which the script names the others."""
         return _group(self.prefix, queue)[0]
+
+    def marker(self, queue: str, level: int) -> str:
+        return _group(self.prefix, queue)[LEVELS + level]
+
+    def intake(self, queue: str) -> str:
+        """Where a producer writing with plain commands puts its jobs (docs/redis.md)."""
+        return _group(self.prefix, queue)[-1]
 
     def job(self, queue: str, job_id: str) -> str:
         """A job's hash, in its queue's slot (the claim script builds the same name in Lua)."""

@@ -37,7 +37,9 @@ EXPECTED = 65536
 #: Ends that arrived before anyone waited for them, kept for the waiter that comes right after.
 EARLY = 1024
 
-Fields = list[bytes | None]  #: s, t, e, sa, x, v, g as stored in the job hash (STATE_FIELDS in _common.lua)
+#: The job hash fields of a state, in the order decode_state reads them (as STATE_FIELDS in _common.lua).
+STATE_FIELDS = ("s", "t", "e", "sa", "x", "v", "g")
+Fields = list[bytes | None]  #: the STATE_FIELDS as stored in the job hash
 
 
 def decode_state(fields: Fields, queue: str, serializer: Serializer) -> JobState:

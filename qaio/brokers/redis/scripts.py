@@ -18,7 +18,7 @@ from qaio.brokers.redis.connection import Lane, run_script
 LUA = Path(__file__).with_name("lua")
 
 #: Scripts whose KEYS are queues' heads (keys.py Keys.head; enqueue's may end with the registry).
-BY_QUEUE = ("enqueue", "claim", "settle", "extend", "reap", "cancel", "requeue", "purge", "forget", "retire")
+BY_QUEUE = ("enqueue", "claim", "settle", "extend", "reap", "cancel", "requeue", "purge", "forget", "retire", "absorb")
 #: Scripts on one job hash.
 SINGLE = ("watch", "progress")
 NAMES = BY_QUEUE + SINGLE
@@ -132,6 +132,9 @@ class Scripts:
 
     async def retire(self, keys: Sequence[str], args: Sequence[Any]) -> int:
         return int(await self._run("retire", keys, args))
+
+    async def absorb(self, keys: Sequence[str], args: Sequence[Any]) -> int:
+        return int(await self._run("absorb", keys, args))
 
     async def watch(self, job_key: str, channel: str) -> list[bytes | None] | None:
         fields = await self._run("watch", [job_key], [channel])

@@ -40,6 +40,11 @@ end
 local function idle_key(g) return group_prefix(g) .. 'idle' end
 local function inbox_key(g, token) return group_prefix(g) .. 'inbox:' .. token end
 
+-- A queue's intake (list): jobs that producers wrote with plain commands, not enqueue.lua (docs/redis.md,
+-- "Writing a job with plain commands"): each entry six netstrings, id, task, priority, level, enqueued_at
+-- and body; the producer has set the marker, and `absorb` indexes the id.
+local function intake_key(g) return group_prefix(g) .. 'intake' end
+
 -- Netstrings (len ':' bytes): binary-safe, so bodies and results of any serializer pass through.
 local function netstring(v) return #v .. ':' .. v end
 
@@ -52,6 +57,23 @@ local function read_netstring(s, pos)
   local colon = string.find(s, ':', pos, true)
   local n = tonumber(string.sub(s, pos, colon - 1))
   return string.sub(s, colon + 1, colon + n), colon + n + 1
+end
+
+-- An intake entry's six fields, or nil when it is not a frame (a producer in another language erred).
+local function parse_intake(entry)
+  local fields, pos = {}, 1
+  for i = 1, 6 do
+    local colon = string.find(entry, ':', pos, true)
+    local digits = colon and string.match(string.sub(entry, pos, colon - 1), '^%d+$')
+    local n = digits and tonumber(digits)
+    if not n or colon + n > #entry then return nil end
+    fields[i] = string.sub(entry, colon + 1, colon + n)
+    pos = colon + n + 1
+  end
+  if pos <= #entry or fields[1] == '' or not string.match(fields[3], '^%d$') or not string.match(fields[4], '^%d$') then
+    return nil
+  end
+  return fields
 end
 
 -- Take back a worker's idle registrations in group g and the deliveries handed to it that are still its
@@ -101,6 +123,35 @@ local function flush(batch, command)
   for key, values in pairs(batch) do
     for i = 1, #values, 7000 do redis.call(command, key, unpack(values, i, math.min(i + 6999, #values))) end
   end
+end
+
+-- Move up to 1000 entries of group g's intake, in order, into job hashes and ready sets, as enqueue.lua
+-- writes a job, the id reserved in the index (ARGV[1]; on a Cluster, where the client keeps the index,
+-- the hash must not exist). Every script that reads, orders or drops waiting jobs calls it first, so to
+-- them a job in the intake is as if enqueue.lua had written it. An entry whose id is taken (a push
+-- retried after a lost reply) is dropped. One that does not parse becomes a job of its own with the
+-- entry as its body, which the worker cannot decode and so dead-letters with the reason. Returns how
+-- many entries it took.
+local function absorb(g)
+  local key = intake_key(g)
+  local entries = redis.call('LRANGE', key, 0, 999)
+  if #entries == 0 then return 0 end
+  redis.call('LTRIM', key, #entries, -1)
+  local seq = redis.call('INCRBY', seq_key(g), #entries) - #entries
+  local ready = {}
+  for _, entry in ipairs(entries) do
+    seq = seq + 1
+    local f = parse_intake(entry) or { 'malformed-' .. seq, '', '0', '0', '0', entry }
+    local jk = job_key(g, f[1])
+    local new
+    if ARGV[1] ~= '' then new = redis.call('SET', ARGV[1] .. f[1], jk, 'NX') else new = redis.call('EXISTS', jk) == 0 end
+    if new then
+      redis.call('HSET', jk, 'b', f[6], 't', f[2], 'p', f[3], 'l', f[4], 'e', f[5], 's', 'queued', 'd', 0)
+      gather(ready, ready_key(g, f[4]), (9 - tonumber(f[3])) * SPAN + seq, f[1])
+    end
+  end
+  flush(ready, 'ZADD')
+  return #entries
 end
 
 -- Lease a job to a worker until `until_ms`: the one place that marks a job as taken (claim, hand-off).

@@ -4,6 +4,7 @@
 -- ARGV[1]: id-index prefix or ''   ARGV[2]: job id   ARGV[3]: result TTL ms
 -- ARGV[4]: '1' flag a running job too, '0' cancel only a job no worker holds (a gateway withdrawing it)
 -- Returns: 0 unknown, finished, or running and not to be flagged; 1 running and flagged; 2 cancelled now.
+absorb(1) -- the job may still be in the intake
 local now, now_s = clock()
 local id = ARGV[2]
 local jk = job_key(1, id)

@@ -1,12 +1,12 @@
 -- claim.lua: lease up to `limit` due jobs, highest priority first and FIFO within one, across the groups.
 -- KEYS: one key per queue to take from (keys.py Keys.head).
--- ARGV[1]: id-index prefix or '' (unused here; every script takes it first)
+-- ARGV[1]: id-index prefix or '' (absorb indexes the ids it takes in)
 -- ARGV[2]: limit   ARGV[3]: lease ms   ARGV[4]: max level 0-9   ARGV[5]: receipt token of this claim
 -- ARGV[6]: the worker's token ('' = none)   ARGV[7]: '1' = register as idle if this claim finds nothing
 -- ARGV[8]: how long an idle registration lasts, ms (the worker blocks for less, then claims again)
 -- Returns: { now ms, next delayed eta ms or -1, N, then N pairs: delivery frame handed to this worker
 --            (enqueue.lua), group number; then 4 per claimed job: id, body, deliveries, group number }.
--- Steps: promote due delayed jobs (up to 1000 per group and call), pop the best ready entries,
+-- Steps: take in the intake (jobs written with plain commands), promote due delayed jobs (up to 1000 per group and call), pop the best ready entries,
 -- lease each (receipt, deliveries + 1, status started, leased zset by expiry), and re-arm the marker
 -- of every level that still has ready jobs so the next idle worker wakes (chained wake-ups).
 -- With a token: first take back this worker's idle registrations and the jobs handed to it meanwhile
@@ -29,6 +29,7 @@ if token ~= '' then
 end
 
 for g = 1, n do
+  absorb(g)
   local due = redis.call('ZRANGEBYSCORE', delayed_key(g), '-inf', now, 'LIMIT', 0, 1000)
   if #due > 0 then
     for _, id in ipairs(due) do make_ready(g, job_key(g, id), id) end

@@ -19,12 +19,17 @@ local ready = {} -- ready key -> { score, id, score, id, ... }: one ZADD per key
 local leases = {} -- the same for `leased`, of the jobs handed to idle workers
 local index, reply = ARGV[1], ARGV[2]
 -- The registry, when sent, is the last key: the only one without a queue's hash tag.
-local registry = KEYS[#KEYS]
-if string.find(registry, '{', 1, true) == nil then
+local queues = #KEYS
+if string.find(KEYS[queues], '{', 1, true) == nil then
+  queues = queues - 1
   local names = {}
-  for g = 1, #KEYS - 1 do names[g] = string.match(KEYS[g], '{(.-)}') end
-  redis.call('SADD', registry, unpack(names))
+  for g = 1, queues do names[g] = string.match(KEYS[g], '{(.-)}') end
+  redis.call('SADD', KEYS[#KEYS], unpack(names))
 end
+-- Jobs written with plain commands before this call go first: FIFO holds across both ways of writing.
+-- A queue that had any hands nothing off in this call either: its woken worker claims them in order.
+local taken_in = {}
+for g = 1, queues do taken_in[g] = absorb(g) > 0 end
 -- Reserve one FIFO number per job and group with a single INCRBY (numbers of delayed jobs go unused).
 local seqs = {}
 local i = 3
@@ -55,7 +60,7 @@ end
 
 local none_idle = {} -- group * 10 + level -> true once no idle worker of that group takes that level
 local function hand_off(g, id, jk, level, body)
-  if none_idle[g * 10 + level] then return false end
+  if taken_in[g] or none_idle[g * 10 + level] then return false end
   local key = idle_key(g)
   -- Latest expiry first, so registrations that ran out (claim.lua drops them) come last; the clock is
   -- read only when there is a registration at all.

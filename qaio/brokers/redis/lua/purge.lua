@@ -1,8 +1,9 @@
--- purge.lua: drop waiting jobs (ready and delayed) of one queue; leased jobs finish as usual.
+-- purge.lua: drop waiting jobs (intake, ready and delayed) of one queue; leased jobs finish as usual.
 -- KEYS: the queue (keys.py Keys.head).
 -- ARGV[1]: id-index prefix or ''   ARGV[2]: at most this many jobs per call (the caller repeats)
 -- Returns: the ids dropped (the Cluster client deletes their index keys).
 local budget = tonumber(ARGV[2])
+absorb(1) -- jobs in the intake are waiting too
 local dropped = {}
 local sources = { delayed_key(1) }
 for level = 0, 9 do sources[#sources + 1] = ready_key(1, level) end

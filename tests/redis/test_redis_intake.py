@@ -1,0 +1,147 @@
+"""Jobs written with plain commands (docs/redis.md): a synchronous one-job enqueue puts an entry on its
+queue's intake instead of calling enqueue.lua, and every script that reads waiting jobs takes the
+intake in first. So such a job is what enqueue.lua would have written: in FIFO order with the others,
+visible to other processes, counted, cancelled, purged and run; a retried push writes nothing, and an
+entry that is not one is dead-lettered while the worker goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
+
+from qaio import App, JobStatus, Worker
+
+INTAKE = "qaio:{default}:intake"
+READY = "qaio:{default}:ready:0"
+
+
+def run_worker(app: App) -> None:
+    asyncio.run(Worker(app, burst=True, concurrency=1).run())
+
+
+def test_a_sync_enqueue_goes_through_the_intake_and_is_a_job_like_any(url: str, raw: redis.Redis) -> None:
+    app, other = App(url, result_ttl=60), App(url)
+
+    @app.task(name="square")
+    def square(x: int) -> int:
+        return x * x
+
+    try:
+        first = square.enqueue(x=2)  # the queue's first write: enqueue.lua, which registers the queue
+        job = square.enqueue(x=3)
+        assert (raw.zcard(READY), raw.llen(INTAKE)) == (1, 1)
+        assert raw.zscore("qaio:{default}:marker:0", "m") == 0  # set for an idle worker to wake on
+        assert other.job(job.id).status() is JobStatus.QUEUED  # another process, through the index
+        assert (raw.zcard(READY), raw.llen(INTAKE)) == (2, 0)  # reading took the entry in
+        run_worker(app)
+        assert (first.result(timeout=5), job.result(timeout=5)) == (4, 9)
+    finally:
+        app.close()
+        other.close()
+
+
+def test_a_waiter_on_a_job_still_in_the_intake_gets_its_result(url: str, raw: redis.Redis) -> None:
+    app, other = App(url, result_ttl=60), App(url)
+    double = app.task(name="double")(lambda x: 2 * x)
+    try:
+        double.enqueue(x=0)
+        job = double.enqueue(x=21)
+        assert raw.llen(INTAKE) == 1
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(other.job(job.id).result, timeout=10)
+            time.sleep(0.2)  # the waiter subscribes first (watch.lua), after taking the entry in
+            assert raw.llen(INTAKE) == 0
+            run_worker(app)
+            assert waiting.result() == 42
+    finally:
+        app.close()
+        other.close()
+
+
+def test_fifo_and_priority_hold_across_plain_and_scripted_writes(url: str) -> None:
+    app = App(url)
+    order: list[int] = []
+
+    @app.task(name="note")
+    def note(n: int) -> None:
+        order.append(n)
+
+    try:
+        note.enqueue(n=1)
+        note.enqueue(n=2)
+        note.enqueue_many([{"n": 3}, {"n": 4}])
+        note.enqueue(n=5)
+        note.with_options(priority=5).enqueue(n=0)
+        note.enqueue_many([{"n": 6}])
+        note.enqueue(n=7)
+        run_worker(app)
+        assert order == list(range(8))
+    finally:
+        app.close()
+
+
+def test_a_job_in_the_intake_is_counted_cancelled_and_purged(url: str, raw: redis.Redis) -> None:
+    app, other = App(url), App(url)
+    noop = app.task(name="noop")(lambda: None)
+    try:
+        noop.enqueue()
+        waiting = [noop.enqueue() for _ in range(4)]
+        assert raw.llen(INTAKE) == 4
+        assert other.job(waiting[0].id).cancel()
+        assert waiting[0].status() is JobStatus.CANCELLED
+        backend = other.portal.call(other.backend())
+        noop.enqueue()
+        assert [stats.queued for stats in other.portal.call(backend.queue_stats())] == [5]
+        noop.enqueue()
+        assert other.portal.call(backend.purge("default")) == 6
+        assert raw.llen(INTAKE) == 0 and raw.zcard(READY) == 0
+        assert waiting[1].status() is None
+    finally:
+        app.close()
+        other.close()
+
+
+def test_a_retried_push_writes_nothing_and_given_ids_stay_unique(url: str, raw: redis.Redis) -> None:
+    app = App(url, result_ttl=60)
+    seen: list[int] = []
+
+    @app.task(name="keep")
+    def keep(x: int) -> int:
+        seen.append(x)
+        return x
+
+    try:
+        keep.enqueue(x=0)
+        job = keep.enqueue(x=1)
+        entry = raw.lindex(INTAKE, 0)
+        assert entry is not None and job.id.encode() in entry
+        raw.rpush(INTAKE, entry)  # as a push retried after its reply was lost: its id is taken when taken in
+        once = keep.with_options(job_id="once")  # a given id may be taken already: enqueue.lua checks it
+        assert once.enqueue(x=2).created
+        assert not once.enqueue(x=3).created
+        run_worker(app)
+        assert sorted(seen) == [0, 1, 2]
+        assert app.job("once").result(timeout=5) == 2
+    finally:
+        app.close()
+
+
+def test_an_entry_that_is_not_one_is_dead_lettered_and_the_worker_goes_on(url: str, raw: redis.Redis) -> None:
+    app = App(url, result_ttl=60)
+    double = app.task(name="double")(lambda x: 2 * x)
+    try:
+        double.enqueue(x=1)
+        raw.rpush(INTAKE, b"3:abc2:xx")  # a producer in another language erred: two fields, not six
+        raw.rpush(INTAKE, b"1:a4:nope1:x1:01:01:0")  # priority not a digit
+        good = double.enqueue(x=21)
+        run_worker(app)
+        assert good.result(timeout=5) == 42
+        backend = app.portal.call(app.backend())
+        dead = app.portal.call(backend.list_jobs(queue="default", status=JobStatus.DEAD, limit=10))
+        assert sorted(job_id[:10] for job_id, _ in dead) == ["malformed-"] * 2
+        assert all(state.error and "cannot decode" in state.error for _, state in dead), dead
+    finally:
+        app.close()
