@@ -59,7 +59,7 @@ local function read_netstring(s, pos)
   return string.sub(s, colon + 1, colon + n), colon + n + 1
 end
 
--- An intake entry's six fields, or nil when it is not a frame (a producer in another language erred).
+-- An intake entry's six fields, or nil when it is not one (a producer in another language erred).
 local function parse_intake(entry)
   local fields, pos = {}, 1
   for i = 1, 6 do
@@ -129,9 +129,9 @@ end
 -- writes a job, the id reserved in the index (ARGV[1]; on a Cluster, where the client keeps the index,
 -- the hash must not exist). Every script that reads, orders or drops waiting jobs calls it first, so to
 -- them a job in the intake is as if enqueue.lua had written it. An entry whose id is taken (a push
--- retried after a lost reply) is dropped. One that does not parse becomes a job of its own with the
--- entry as its body, which the worker cannot decode and so dead-letters with the reason. Returns how
--- many entries it took.
+-- retried after a lost reply) is dropped. One that does not parse becomes a job of its own,
+-- 'malformed-<queue>-<n>', with the entry as its body, which the worker cannot decode and so
+-- dead-letters with the reason. Returns how many entries it took.
 local function absorb(g)
   local key = intake_key(g)
   local entries = redis.call('LRANGE', key, 0, 999)
@@ -141,7 +141,7 @@ local function absorb(g)
   local ready = {}
   for _, entry in ipairs(entries) do
     seq = seq + 1
-    local f = parse_intake(entry) or { 'malformed-' .. seq, '', '0', '0', '0', entry }
+    local f = parse_intake(entry) or { 'malformed-' .. string.match(KEYS[g], '{(.-)}') .. '-' .. seq, '', '0', '0', '0', entry }
     local jk = job_key(g, f[1])
     local new
     if ARGV[1] ~= '' then new = redis.call('SET', ARGV[1] .. f[1], jk, 'NX') else new = redis.call('EXISTS', jk) == 0 end

@@ -6,9 +6,10 @@
 -- ARGV[8]: how long an idle registration lasts, ms (the worker blocks for less, then claims again)
 -- Returns: { now ms, next delayed eta ms or -1, N, then N pairs: delivery frame handed to this worker
 --            (enqueue.lua), group number; then 4 per claimed job: id, body, deliveries, group number }.
--- Steps: take in the intake (jobs written with plain commands), promote due delayed jobs (up to 1000 per group and call), pop the best ready entries,
--- lease each (receipt, deliveries + 1, status started, leased zset by expiry), and re-arm the marker
--- of every level that still has ready jobs so the next idle worker wakes (chained wake-ups).
+-- Steps: take in the intake (jobs written with plain commands), promote due delayed jobs (up to 1000
+-- per group and call), pop the best ready entries, lease each (receipt, deliveries + 1, status started,
+-- leased zset by expiry), and re-arm the marker of every level that still has ready jobs so the next
+-- idle worker wakes (chained wake-ups).
 -- With a token: first take back this worker's idle registrations and the jobs handed to it meanwhile
 -- (still leased to it); last, if it found nothing at all, register it as idle again (a busy worker is
 -- not handed jobs one by one: it claims them in batches).
