@@ -7,6 +7,7 @@ entry that is not one is dead-lettered while the worker goes on."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -144,4 +145,28 @@ def test_an_entry_that_is_not_one_is_dead_lettered_and_the_worker_goes_on(url: s
         assert sorted(job_id[:10] for job_id, _ in dead) == ["malformed-"] * 2
         assert all(state.error and "cannot decode" in state.error for _, state in dead), dead
     finally:
+        app.close()
+
+
+def test_an_entry_whose_marker_was_lost_is_still_run(url: str, raw: redis.Redis) -> None:
+    """The two commands are not atomic: a producer cut off between them leaves an entry and no wake-up.
+    A blocked worker's next claim (its block lasts 2 s at most) takes the entry in and runs it."""
+    app = App(url, result_ttl=60)
+    double = app.task(name="double")(lambda x: 2 * x)
+    worker = Worker(app, concurrency=1)
+    thread = threading.Thread(target=asyncio.run, args=(worker.run(),))
+    try:
+        first = double.enqueue(x=0)
+        job = double.enqueue(x=21)
+        entry = raw.lpop(INTAKE)
+        assert entry is not None
+        raw.delete("qaio:{default}:marker:0")
+        thread.start()
+        assert first.result(timeout=10) == 0
+        time.sleep(0.5)  # the worker has claimed what there was and blocks on the markers again
+        raw.rpush(INTAKE, entry)  # the push arrived; its ZADD did not
+        assert job.result(timeout=10) == 42
+    finally:
+        worker.stop()
+        thread.join(10)
         app.close()
