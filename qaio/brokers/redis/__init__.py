@@ -213,8 +213,7 @@ class RedisBroker(InspectorMixin):
                     number = groups[job.queue] = len(groups) + 1
                     keys.append(self.keys.head(job.queue))
                 eta_ms = int(job.eta * 1000) if job.eta > 0 else 0
-                level = min(max(job.level, 0), LEVELS - 1)
-                args += (number, job.task, min(max(job.priority, 0), 9), level, eta_ms, job.enqueued_at, 0)
+                args += (number, job.task, _priority(job), _level(job), eta_ms, job.enqueued_at, 0)
                 count_at = len(args) - 1
             args[count_at] += 1
             args += (job.job_id, job.body)
@@ -257,9 +256,9 @@ class RedisBroker(InspectorMixin):
         enqueue.lua: its entry onto the queue's intake, and its level's marker set. Redis runs these
         in ~3 µs and a script call in ~40, which was most of a one-job call's round trip; the next
         script on the queue takes the entry in (absorb in lua/_common.lua) and indexes its id."""
-        keys, level = self.keys, min(max(job.level, 0), LEVELS - 1)
+        keys, level = self.keys, _level(job)
         blocking.commands(
-            ("RPUSH", keys.intake(job.queue), intake_entry(job, level)),
+            ("RPUSH", keys.intake(job.queue), intake_entry(job)),
             ("ZADD", keys.marker(job.queue, level), "LT", 0, "m"),
         )
         self._remember(job.job_id, keys.job(job.queue, job.job_id))
@@ -403,8 +402,7 @@ class RedisBroker(InspectorMixin):
         inbox = {q: self.keys.inbox(q, self._token) for q in queues}
         inboxes = {key.encode(): q for q, key in inbox.items()}
         keys = [
-            [inbox[q] for q in slot]
-            + [self.keys.group(q)[LEVELS + level] for q in slot for level in range(max_level + 1)]
+            [inbox[q] for q in slot] + [self.keys.marker(q, level) for q in slot for level in range(max_level + 1)]
             for slot in slots
         ]
         self._blocked_on = (frozenset(queues), max_level, lease_ms)
@@ -552,11 +550,7 @@ class RedisBroker(InspectorMixin):
     async def _took_in(self, job_key: str) -> bool:
         """Whether the job's hash exists once its queue's intake is taken in: a job written with plain
         commands has none until a script takes its entry in (absorb in lua/_common.lua)."""
-        head = [self.keys.head(Keys.queue_of(job_key))]
-        while await self.scripts.absorb(head, [self._index_arg]):
-            if await self.client.exists(job_key):
-                return True
-        return False
+        return bool(await self._absorb([Keys.queue_of(job_key)])) and bool(await self.client.exists(job_key))
 
     async def wait_state(self, job_id: str, *, timeout: float) -> JobState | None:
         """Subscribe to the job's end (watch.lua) and wait for the pushed state; no polling, except a
@@ -617,11 +611,19 @@ def handed_delivery(frame: bytes, queue: str) -> Delivery:
     return Delivery(job_id, body, receipt.decode(), int(deliveries), queue)
 
 
-def intake_entry(job: Enqueued, level: int) -> bytes:
+def intake_entry(job: Enqueued) -> bytes:
     """The job as an intake entry: netstrings of id, task, priority, level, enqueued_at and body."""
-    priority = b"%d" % min(max(job.priority, 0), 9)
-    fields = (job.job_id.encode(), job.task.encode(), priority, b"%d" % level, repr(job.enqueued_at).encode(), job.body)
+    priority, level = b"%d" % _priority(job), b"%d" % _level(job)
+    fields = (job.job_id.encode(), job.task.encode(), priority, level, repr(job.enqueued_at).encode(), job.body)
     return b"".join([b"%d:%s" % (len(field), field) for field in fields])
+
+
+def _priority(job: Enqueued) -> int:
+    return min(max(job.priority, 0), 9)
+
+
+def _level(job: Enqueued) -> int:
+    return min(max(job.level, 0), LEVELS - 1)
 
 
 def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
