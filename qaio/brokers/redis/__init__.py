@@ -23,6 +23,7 @@ from qaio.brokers.redis.blocking import BlockingScripts
 from qaio.brokers.redis.connection import Lane, RedisUrl, open_client, over_lane, parse
 from qaio.brokers.redis.inspect import InspectorMixin
 from qaio.brokers.redis.keys import LEVELS, Keys
+from qaio.brokers.redis.plain import intake_entry, level, plain_write, priority
 from qaio.brokers.redis.replies import RECHECK, STATE_FIELDS, Replies, decode_state, encode_extra, parse_frame
 from qaio.brokers.redis.scripts import Scripts
 from qaio.limits.caps import ConcurrencyCap, RedisCap
@@ -213,7 +214,7 @@ class RedisBroker(InspectorMixin):
                     number = groups[job.queue] = len(groups) + 1
                     keys.append(self.keys.head(job.queue))
                 eta_ms = int(job.eta * 1000) if job.eta > 0 else 0
-                args += (number, job.task, _priority(job), _level(job), eta_ms, job.enqueued_at, 0)
+                args += (number, job.task, priority(job), level(job), eta_ms, job.enqueued_at, 0)
                 count_at = len(args) - 1
             args[count_at] += 1
             args += (job.job_id, job.body)
@@ -243,7 +244,7 @@ class RedisBroker(InspectorMixin):
         blocking = self._blocking
         assert blocking is not None, "blocking_enqueue() first"
         job = jobs[0]
-        if len(jobs) == 1 and job.fresh_id and job.eta <= 0 and not self._unregistered((job.queue,)):
+        if len(jobs) == 1 and job.fresh_id and job.eta <= 0 and self._registered_lately(job.queue):
             return [self._write_plain(blocking, job)]
         created: list[bool] = []
         for chunk in _chunks(jobs):
@@ -256,11 +257,8 @@ class RedisBroker(InspectorMixin):
         enqueue.lua: its entry onto the queue's intake, and its level's marker set. Redis runs these
         in ~3 µs and a script call in ~40, which was most of a one-job call's round trip; the next
         script on the queue takes the entry in (absorb in lua/_common.lua) and indexes its id."""
-        keys, level = self.keys, _level(job)
-        blocking.commands(
-            ("RPUSH", keys.intake(job.queue), intake_entry(job)),
-            ("ZADD", keys.marker(job.queue, level), "LT", 0, "m"),
-        )
+        keys = self.keys
+        blocking.send(plain_write(keys.intake(job.queue), keys.marker(job.queue, level(job)), intake_entry(job)), 2)
         self._remember(job.job_id, keys.job(job.queue, job.job_id))
         return True
 
@@ -309,6 +307,10 @@ class RedisBroker(InspectorMixin):
         stale = time.monotonic() - REGISTER_EVERY
         registered = self._registered
         return [q for q in dict.fromkeys(queues) if registered.get(q, -math.inf) < stale]
+
+    def _registered_lately(self, queue: str) -> bool:
+        """`_unregistered` of one queue, without the list: the one-job enqueue asks on every call."""
+        return self._registered.get(queue, -math.inf) >= time.monotonic() - REGISTER_EVERY
 
     def _mark_registered(self, queues: Iterable[str]) -> None:
         now = time.monotonic()
@@ -609,21 +611,6 @@ def handed_delivery(frame: bytes, queue: str) -> Delivery:
     job_id, (receipt, deliveries, body) = parse_frame(frame)
     assert receipt is not None and deliveries is not None and body is not None
     return Delivery(job_id, body, receipt.decode(), int(deliveries), queue)
-
-
-def intake_entry(job: Enqueued) -> bytes:
-    """The job as an intake entry: netstrings of id, task, priority, level, enqueued_at and body."""
-    priority, level = b"%d" % _priority(job), b"%d" % _level(job)
-    fields = (job.job_id.encode(), job.task.encode(), priority, level, repr(job.enqueued_at).encode(), job.body)
-    return b"".join([b"%d:%s" % (len(field), field) for field in fields])
-
-
-def _priority(job: Enqueued) -> int:
-    return min(max(job.priority, 0), 9)
-
-
-def _level(job: Enqueued) -> int:
-    return min(max(job.level, 0), LEVELS - 1)
 
 
 def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:

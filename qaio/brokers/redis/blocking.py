@@ -24,7 +24,6 @@ from qaio.brokers.redis.connection import (
     RedisUrl,
     ScriptPacker,
     backoff,
-    pack_commands,
     retryable,
     socket_options,
 )
@@ -53,13 +52,18 @@ class BlockingScripts:
         """EVALSHA of the script `name`."""
         return self._retrying(lambda connection: self._script(connection, name, keys, args))
 
-    def commands(self, *commands: tuple[Any, ...]) -> list[Any]:
-        """Plain commands sent as one buffer; their replies in order. An error reply is raised once
-        all replies are read, so the connection stays in step."""
-        replies: list[Any] = self._retrying(lambda connection: _exchange(connection, commands))
-        return replies
+    def send(self, packed: bytes, replies: int) -> list[Any]:
+        """Plain commands already packed as one RESP buffer, and their `replies` in order. An error
+        reply is raised once all are read, so the connection stays in step."""
+        result: list[Any] = self._retrying(lambda connection: _exchange(connection, packed, replies))
+        return result
 
     def _retrying(self, call: Callable[[Any], Any]) -> Any:
+        try:  # the common case, without redis-py's retry loop around it
+            return self._once(call)
+        except RECONNECTABLE as error:
+            if not retryable(error):
+                raise
         return self._retry.call_with_retry(lambda: self._once(call), lambda error: None, retryable)
 
     def _once(self, call: Callable[[Any], Any]) -> Any:
@@ -96,11 +100,11 @@ class BlockingScripts:
         self._opened = weakref.WeakSet()
 
 
-def _exchange(connection: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-    connection.send_packed_command([pack_commands(connection, commands)], check_health=False)
+def _exchange(connection: Any, packed: bytes, count: int) -> list[Any]:
+    connection.send_packed_command([packed], check_health=False)
     replies: list[Any] = []
     error: ResponseError | None = None
-    for _ in commands:
+    for _ in range(count):
         try:
             replies.append(connection.read_response())
         except ResponseError as exc:

@@ -229,13 +229,6 @@ async def run_script(script: Any, keys: Sequence[Any], args: Sequence[Any], lane
     return await over_lane(lanes, lambda: script(keys, args), lambda free: free.script(script.sha, keys, args))
 
 
-def pack_commands(connection: Any, commands: Sequence[tuple[Any, ...]]) -> bytes:
-    """Commands as one buffer for `connection`, packed by hiredis (C) where it is installed."""
-    if _hiredis_pack is None:
-        return b"".join(connection.pack_commands(commands))
-    return b"".join([_hiredis_pack(command) for command in commands])
-
-
 def _after_count(packed: bytes) -> bytes:
     """A packed command without its leading `*<count>` line, to be joined to another's."""
     return packed[packed.index(b"\r\n") + 2 :]
