@@ -267,6 +267,23 @@ async def test_a_stopping_worker_gives_handed_jobs_back(url: str) -> None:
         await staying.close()
 
 
+async def test_a_worker_that_stopped_is_handed_nothing_while_its_app_stays_open(url: str, raw: redis.Redis) -> None:
+    """A burst worker ends idle, registered for hand-offs; its end takes it out of them, or the next job
+    would sit in its inbox until the lease ran out."""
+    app = App(url, result_ttl=60)
+    add = app.task(name="add")(lambda a, b: a + b)
+    try:
+        await add.aenqueue(a=1, b=1)
+        await Worker(app, burst=True, concurrency=4).run()
+        assert raw.zcard("qaio:{default}:idle") == 0
+        job = await add.with_options(job_id="after").aenqueue(a=2, b=2)
+        assert raw.zcard("qaio:{default}:ready:0") == 1 and not raw.keys("qaio:{default}:inbox:*")
+        await Worker(app, burst=True, concurrency=4).run()
+        assert await job.aresult(timeout=5) == 4
+    finally:
+        await app.aclose()
+
+
 async def test_levels_and_priorities_across_queues(broker: RedisBroker) -> None:
     """On one server a claim merges its queues by priority; max_level leaves higher levels alone."""
     await broker.enqueue(

@@ -287,6 +287,15 @@ class RedisBroker(InspectorMixin):
                     created[i] = ok
         return created
 
+    async def unregister_worker(self, worker_id: str) -> None:
+        """Also takes this broker out of the hand-offs: a worker that stopped while its App stays open
+        would otherwise be handed the jobs enqueued in the next IDLE_MS, which would wait for their
+        leases to run out."""
+        if self._known_queues:
+            await self._retire()
+            self._known_queues.clear()
+        await super().unregister_worker(worker_id)
+
     async def _retire(self) -> None:
         """As a worker stops: no more jobs handed to it, and those handed but not yet taken go back."""
         try:
