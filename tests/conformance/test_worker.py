@@ -303,8 +303,10 @@ async def test_rate_limit_spaces_the_starts_of_a_task(app: App) -> None:
     await drain(app, concurrency=8)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert len(starts) == 6
-    # 5 per second: nginx's leaky bucket lets one start each 200 ms (jitter allowed for, never faster).
-    assert all(gap >= 0.15 for gap in gaps), gaps
+    # 5 per second: nginx's leaky bucket lets one start each 200 ms. A start delayed on a busy machine
+    # shortens the gap after it, never the pace: five gaps take about a second.
+    assert starts[-1] - starts[0] >= 0.9, gaps
+    assert all(gap >= 0.1 for gap in gaps), gaps
 
 
 def test_a_bad_rate_limit_fails_at_declaration() -> None:
