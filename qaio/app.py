@@ -125,9 +125,10 @@ class App:
             await backend.connect()
         return backend
 
-    async def aenqueue_messages(self, messages: Sequence[Message]) -> list[Job[Any]]:
-        """Encode every message first (so a bad one writes nothing), then write them in one call."""
-        batch = self._encode(messages)
+    async def aenqueue_messages(self, messages: Sequence[Message], *, fresh_ids: bool = False) -> list[Job[Any]]:
+        """Encode every message first (so a bad one writes nothing), then write them in one call.
+        `fresh_ids`: as for `enqueue_messages`."""
+        batch = self._encode(messages, fresh_ids=fresh_ids)
         created = await (await self.backend()).enqueue(batch)
         return [Job(self, message.id, created=ok) for message, ok in zip(messages, created, strict=True)]
 

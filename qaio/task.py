@@ -100,7 +100,7 @@ class Task(Generic[P, R]):
         return self.app.enqueue_messages(self._messages(calls), fresh_ids=True)
 
     async def aenqueue_many(self, calls: Iterable[Mapping[str, Any]]) -> list[Job[R]]:
-        return await self.app.aenqueue_messages(self._messages(calls))
+        return await self.app.aenqueue_messages(self._messages(calls), fresh_ids=True)
 
     def _messages(self, calls: Iterable[Mapping[str, Any]]) -> list[Message]:
         return BoundCall(self, CallOptions()).messages([self.bind((), dict(kw)) for kw in calls])
@@ -154,7 +154,7 @@ class BoundCall(Generic[P, R]):
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         message = self.message(self.task.bind(args, kwargs))
-        return (await self.task.app.aenqueue_messages([message]))[0]
+        return (await self.task.app.aenqueue_messages([message], fresh_ids=self.call.job_id is None))[0]
 
 
 def new_ids(count: int) -> list[str]:

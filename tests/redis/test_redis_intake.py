@@ -1,8 +1,9 @@
-"""Jobs written with plain commands (docs/redis.md): a synchronous one-job enqueue puts an entry on its
-queue's intake instead of calling enqueue.lua, and every script that reads waiting jobs takes the
-intake in first. So such a job is what enqueue.lua would have written: in FIFO order with the others,
-visible to other processes, counted, cancelled, purged and run; a retried push writes nothing, and an
-entry that is not one is dead-lettered while the worker goes on."""
+"""Jobs written with plain commands (docs/redis.md): a one-job enqueue (sync, or async in a process
+that does not wait for results) puts an entry on its queue's intake instead of calling enqueue.lua,
+and every script that reads waiting jobs takes the intake in first. So such a job is what enqueue.lua
+would have written: in FIFO order with the others, visible to other processes, counted, cancelled,
+purged and run; a retried push writes nothing, and an entry that is not one is dead-lettered while the
+worker goes on."""
 
 from __future__ import annotations
 
@@ -170,3 +171,45 @@ def test_an_entry_whose_marker_was_lost_is_still_run(url: str, raw: redis.Redis)
         worker.stop()
         thread.join(10)
         app.close()
+
+
+async def test_an_async_enqueue_takes_the_intake_until_the_producer_waits(url: str, raw: redis.Redis) -> None:
+    """`aenqueue` writes plain commands too; once this process waits for a result (its reply listener
+    runs), its enqueues go through enqueue.lua again, which tells the waiting producer without a watch."""
+    app = App(url, result_ttl=60)
+    double = app.task(name="double")(lambda x: 2 * x)
+    try:
+        first = await double.aenqueue(x=1)
+        plain = await double.aenqueue(x=2)
+        assert (raw.zcard(READY), raw.llen(INTAKE)) == (1, 1)
+        await asyncio.to_thread(run_worker, app)
+        assert (await first.aresult(timeout=5), await plain.aresult(timeout=5)) == (2, 4)
+        scripted = await double.aenqueue(x=3)
+        assert (raw.zcard(READY), raw.llen(INTAKE)) == (1, 0)
+        await asyncio.to_thread(run_worker, app)
+        assert await scripted.aresult(timeout=5) == 6
+    finally:
+        await app.aclose()
+
+
+async def test_an_async_plain_write_over_a_dropped_connection_goes_through_the_pool_and_runs_once(
+    url: str, raw: redis.Redis
+) -> None:
+    app = App(url, result_ttl=60)
+    runs: list[int] = []
+
+    @app.task(name="count")
+    def count(x: int) -> int:
+        runs.append(x)
+        return x
+
+    try:
+        await count.aenqueue(x=0)
+        await count.aenqueue(x=1)  # opens the lane the next write would take
+        assert raw.client_kill_filter(_type="normal", skipme=True) >= 1  # the producer's connections drop
+        job = await count.aenqueue(x=2)
+        await asyncio.to_thread(run_worker, app)
+        assert await job.aresult(timeout=5) == 2
+        assert sorted(runs) == [0, 1, 2]
+    finally:
+        await app.aclose()

@@ -167,6 +167,8 @@ class RedisBroker(InspectorMixin):
 
     # -- queue --
     async def enqueue(self, jobs: Sequence[Enqueued]) -> list[bool]:
+        if len(jobs) == 1 and self._plain_ok(jobs[0]) and not (self._replies is not None and self._replies.started):
+            return [await self._write_plain_async(jobs[0])]
         if len(jobs) > CHUNK:
             created: list[bool] = []
             for chunk in _chunks(jobs):
@@ -243,23 +245,45 @@ class RedisBroker(InspectorMixin):
     def _enqueue_blocking(self, jobs: Sequence[Enqueued]) -> list[bool]:
         blocking = self._blocking
         assert blocking is not None, "blocking_enqueue() first"
-        job = jobs[0]
-        if len(jobs) == 1 and job.fresh_id and job.eta <= 0 and self._registered_lately(job.queue):
-            return [self._write_plain(blocking, job)]
+        if len(jobs) == 1 and self._plain_ok(jobs[0]):
+            blocking.send(self._plain(jobs[0]), 2)
+            return [self._written_plain(jobs[0])]
         created: list[bool] = []
         for chunk in _chunks(jobs):
             keys, args, register = self._enqueue_call(chunk, self._index_arg, registry=True, channel="")
             created += self._enqueued(chunk, blocking.run("enqueue", keys, args), register)
         return created
 
-    def _write_plain(self, blocking: BlockingScripts, job: Enqueued) -> bool:
-        """One ready job with a fresh id, written with two plain commands (docs/redis.md), not
-        enqueue.lua: its entry onto the queue's intake, and its level's marker set. Redis runs these
-        in ~3 µs and a script call in ~40, which was most of a one-job call's round trip; the next
-        script on the queue takes the entry in (absorb in lua/_common.lua) and indexes its id."""
+    def _plain_ok(self, job: Enqueued) -> bool:
+        """Whether `job` may be written with two plain commands (docs/redis.md) instead of enqueue.lua:
+        ready now, its id made by qaio (so it cannot be taken yet), its queue registered lately, on a
+        single server. Redis runs the two in ~3 µs and a script call in ~40, which was most of a
+        one-job enqueue's round trip; the next script on the queue takes the entry in (absorb in
+        lua/_common.lua) and indexes its id. Such a job skips the hand-off to an idle worker (the
+        woken worker claims it), so a producer that waits for results keeps the script."""
+        return job.fresh_id and job.eta <= 0 and not self.cluster and self._registered_lately(job.queue)
+
+    def _plain(self, job: Enqueued) -> bytes:
+        """The two commands for `job`: its entry onto the queue's intake, and its level's marker set."""
         keys = self.keys
-        blocking.send(plain_write(keys.intake(job.queue), keys.marker(job.queue, level(job)), intake_entry(job)), 2)
-        self._remember(job.job_id, keys.job(job.queue, job.job_id))
+        return plain_write(keys.intake(job.queue), keys.marker(job.queue, level(job)), intake_entry(job))
+
+    async def _write_plain_async(self, job: Enqueued) -> bool:
+        """`_plain` over a free lane, else through the pooled client (which retries across reconnects;
+        an entry written twice is dropped when taken in, its id being taken by then)."""
+
+        async def pooled() -> Any:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.rpush(self.keys.intake(job.queue), intake_entry(job))
+                pipe.zadd(self.keys.marker(job.queue, level(job)), {"m": 0}, lt=True)
+                return await pipe.execute()
+
+        packed = self._plain(job)
+        await over_lane(self._lanes, pooled, lambda lane: lane.send(packed, 2))
+        return self._written_plain(job)
+
+    def _written_plain(self, job: Enqueued) -> bool:
+        self._remember(job.job_id, self.keys.job(job.queue, job.job_id))
         return True
 
     async def _enqueue_cluster(self, jobs: Sequence[Enqueued]) -> list[bool]:

@@ -19,7 +19,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import AuthenticationError, ConnectionError, NoScriptError, TimeoutError
+from redis.exceptions import AuthenticationError, ConnectionError, NoScriptError, ResponseError, TimeoutError
 
 from qaio.errors import ConfigError
 
@@ -187,6 +187,26 @@ class Lane:
         """Send one command and read its reply (a cancelled or failed call drops the connection,
         which the next call opens again). Raises redis-py's errors, ResponseError included."""
         return await self._exchange(self._connection.pack_command(*args))
+
+    async def send(self, packed: bytes, replies: int) -> list[Any]:
+        """Plain commands already packed as one RESP buffer, and their `replies` in order; an error
+        reply is raised once all are read, so the connection stays in step."""
+        connection = self._connection
+        self.busy = True
+        try:
+            await connection.send_packed_command([packed], check_health=False)
+            read: list[Any] = []
+            error: ResponseError | None = None
+            for _ in range(replies):
+                try:
+                    read.append(await connection.read_response())
+                except ResponseError as exc:
+                    error = error or exc
+            if error is not None:
+                raise error
+            return read
+        finally:
+            self.busy = False
 
     async def script(self, sha: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """EVALSHA (see ScriptPacker)."""
