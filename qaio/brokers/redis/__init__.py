@@ -167,7 +167,7 @@ class RedisBroker(InspectorMixin):
 
     # -- queue --
     async def enqueue(self, jobs: Sequence[Enqueued]) -> list[bool]:
-        if len(jobs) == 1 and self._plain_ok(jobs[0]) and not (self._replies is not None and self._replies.started):
+        if len(jobs) == 1 and self._plain_ok(jobs[0]) and self._listening() is None:
             return [await self._write_plain_async(jobs[0])]
         if len(jobs) > CHUNK:
             created: list[bool] = []
@@ -179,7 +179,7 @@ class RedisBroker(InspectorMixin):
         return await self._enqueue(jobs, self._index_arg, registry=True)
 
     async def _enqueue(self, jobs: Sequence[Enqueued], index_arg: str, *, registry: bool) -> list[bool]:
-        replies = self._replies if self._replies is not None and self._replies.started else None
+        replies = self._listening()
         channel = "" if replies is None else replies.channel
         keys, args, register = self._enqueue_call(jobs, index_arg, registry=registry, channel=channel)
         if replies is not None:  # expected before the call: an end may be pushed before its reply is read
@@ -197,6 +197,11 @@ class RedisBroker(InspectorMixin):
                 if not ok:
                     replies.forget(job.job_id)
         return self._enqueued(jobs, created, register)
+
+    def _listening(self) -> Replies | None:
+        """The reply listener once this process has waited for a job (it starts on the first wait)."""
+        replies = self._replies
+        return replies if replies is not None and replies.started else None
 
     def _enqueue_call(
         self, jobs: Sequence[Enqueued], index_arg: str, *, registry: bool, channel: str
