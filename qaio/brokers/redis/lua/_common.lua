@@ -146,7 +146,7 @@ local function absorb(g)
     local new
     if ARGV[1] ~= '' then new = redis.call('SET', ARGV[1] .. f[1], jk, 'NX') else new = redis.call('EXISTS', jk) == 0 end
     if new then
-      redis.call('HSET', jk, 'b', f[6], 't', f[2], 'p', f[3], 'l', f[4], 'e', f[5], 's', 'queued', 'd', 0)
+      redis.call('HSET', jk, 'b', f[6], 't', f[2], 'p', f[3], 'l', f[4], 'e', f[5], 's', 'queued')
       gather(ready, ready_key(g, f[4]), (9 - tonumber(f[3])) * SPAN + seq, f[1])
     end
   end

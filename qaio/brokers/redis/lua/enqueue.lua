@@ -100,10 +100,9 @@ while i <= #ARGV do
       -- On a Cluster the client reserved the id; a hash still there is an expired job's remains.
       if index == '' then redis.call('DEL', jk) end
       if reply == '' then
-        redis.call('HSET', jk, 'b', body, 't', task, 'p', priority, 'l', level, 'e', enqueued_at, 's', 'queued', 'd', 0)
+        redis.call('HSET', jk, 'b', body, 't', task, 'p', priority, 'l', level, 'e', enqueued_at, 's', 'queued')
       else
-        redis.call('HSET', jk, 'b', body, 't', task, 'p', priority, 'l', level, 'e', enqueued_at, 's', 'queued', 'd', 0,
-          'w', reply)
+        redis.call('HSET', jk, 'b', body, 't', task, 'p', priority, 'l', level, 'e', enqueued_at, 's', 'queued', 'w', reply)
       end
       if delayed then
         redis.call('ZADD', delayed_key(g), eta, id)
