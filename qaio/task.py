@@ -50,6 +50,10 @@ class CallOptions:
             raise ConfigError(f"job_id must be a non-empty string, got {self.job_id!r}")
 
 
+#: The options of a call that sets none (frozen, so one instance serves every such call).
+NO_OPTIONS = CallOptions()
+
+
 class Task(Generic[P, R]):
     """A function registered with an App. Call it to run it here; enqueue it to run it on a worker."""
 
@@ -90,10 +94,10 @@ class Task(Generic[P, R]):
         return BoundCall(self, call)
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
-        return BoundCall(self, CallOptions()).enqueue(*args, **kwargs)
+        return BoundCall(self, NO_OPTIONS).enqueue(*args, **kwargs)
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
-        return await BoundCall(self, CallOptions()).aenqueue(*args, **kwargs)
+        return await BoundCall(self, NO_OPTIONS).aenqueue(*args, **kwargs)
 
     def enqueue_many(self, calls: Iterable[Mapping[str, Any]]) -> list[Job[R]]:
         """Enqueue one job per kwargs mapping in one broker round trip."""
@@ -103,7 +107,7 @@ class Task(Generic[P, R]):
         return await self.app.aenqueue_messages(self._messages(calls), fresh_ids=True)
 
     def _messages(self, calls: Iterable[Mapping[str, Any]]) -> list[Message]:
-        return BoundCall(self, CallOptions()).messages([self.bind((), dict(kw)) for kw in calls])
+        return BoundCall(self, NO_OPTIONS).messages([self.bind((), dict(kw)) for kw in calls])
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Turn a call into the job's kwargs, failing on unknown or missing parameters."""
@@ -126,11 +130,18 @@ class BoundCall(Generic[P, R]):
         self.call = call
 
     def message(self, kwargs: dict[str, Any]) -> Message:
-        return self.messages([kwargs])[0]
+        return Message(self.call.job_id or os.urandom(16).hex(), self.task.name, kwargs, *self._shared())
 
     def messages(self, calls: Sequence[dict[str, Any]]) -> list[Message]:
         """One message per call's bound kwargs; the options, the clock and the OS's random source are
         read once for all."""
+        name, shared, job_id = self.task.name, self._shared(), self.call.job_id
+        ids = [job_id] * len(calls) if job_id else new_ids(len(calls))
+        return [Message(message_id, name, kwargs, *shared) for message_id, kwargs in zip(ids, calls, strict=True)]
+
+    def _shared(self) -> tuple[str, int, int, int, float, float, float | None]:
+        """The fields after kwargs that all messages of this call share: queue, priority, level,
+        attempt, enqueued_at, eta, expires_at."""
         options, call = self.task.options, self.call
         now = time.time()
         if call.eta is not None:
@@ -139,14 +150,9 @@ class BoundCall(Generic[P, R]):
             eta = now + call.delay if call.delay else 0.0
         ttl = call.ttl or options.ttl
         expires_at = None if ttl is None else max(eta, now) + ttl
-        name, queue, job_id = self.task.name, call.queue or options.queue, call.job_id
         priority = options.priority if call.priority is None else call.priority
         level = options.level if call.level is None else call.level
-        ids = [job_id] * len(calls) if job_id else new_ids(len(calls))
-        return [
-            Message(message_id, name, kwargs, queue, priority, level, 1, now, eta, expires_at)
-            for message_id, kwargs in zip(ids, calls, strict=True)
-        ]
+        return call.queue or options.queue, priority, level, 1, now, eta, expires_at
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         message = self.message(self.task.bind(args, kwargs))
