@@ -40,7 +40,7 @@ log = logging.getLogger("qaio.redis")
 
 #: Jobs per script call: keeps one call's time on the server in the low milliseconds.
 CHUNK = 2000
-#: Job id -> job key cache size (ids this process enqueued, so wait_state skips the index lookup).
+#: Job id -> queue cache size (ids this process enqueued, so wait_state skips the index lookup).
 WHERE_CACHE = 65536
 #: Script lanes per broker: a worker's claim loop and its settler each find one free (through the
 #: pool, a settle cost ~3x the client time); a lane connects on its first call, so a producer that
@@ -82,7 +82,7 @@ class RedisBroker(InspectorMixin):
         self._known_queues: set[str] = set()
         #: queue -> when this process last added it to the queue registry (time.monotonic())
         self._registered: dict[str, float] = {}
-        self._where: dict[str, str] = {}
+        self._where: dict[str, str] = {}  #: job id -> queue, of the jobs this process enqueued
         self._turn = 0
         #: This broker's name as a worker: enqueue.lua hands jobs to it while it is registered as idle.
         self._token = secrets.token_hex(6)
@@ -148,17 +148,17 @@ class RedisBroker(InspectorMixin):
     def _heads(self, queues: Sequence[str]) -> list[str]:
         return [self.keys.head(queue) for queue in queues]
 
-    def _remember(self, job_id: str, job_key: str) -> None:
+    def _remember(self, job_id: str, queue: str) -> None:
         where = self._where
         if len(where) >= WHERE_CACHE:
             where.clear()
-        where[job_id] = job_key
+        where[job_id] = queue
 
     async def _locate(self, job_id: str, *, cached: bool = True) -> str | None:
         """The job hash's key: from this process's cache, else from the id index, else from the index
         once the intakes are taken in (a job written with plain commands is indexed then)."""
-        if cached and (key := self._where.get(job_id)) is not None:
-            return key
+        if cached and (queue := self._where.get(job_id)) is not None:
+            return self.keys.job(queue, job_id)
         index = self.keys.index(job_id)
         raw = await self.client.get(index)
         if raw is None and not self.cluster and await self._absorb(await self._all_queues()):
@@ -235,7 +235,7 @@ class RedisBroker(InspectorMixin):
         self._mark_registered(register)
         for job, ok in zip(jobs, created, strict=True):
             if ok:
-                self._remember(job.job_id, self.keys.job(job.queue, job.job_id))
+                self._remember(job.job_id, job.queue)
         return [bool(ok) for ok in created]
 
     def blocking_enqueue(self) -> Callable[[Sequence[Enqueued]], list[bool]] | None:
@@ -288,7 +288,7 @@ class RedisBroker(InspectorMixin):
         return self._written_plain(job)
 
     def _written_plain(self, job: Enqueued) -> bool:
-        self._remember(job.job_id, self.keys.job(job.queue, job.job_id))
+        self._remember(job.job_id, job.queue)
         return True
 
     async def _enqueue_cluster(self, jobs: Sequence[Enqueued]) -> list[bool]:
