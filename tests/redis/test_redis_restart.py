@@ -37,16 +37,17 @@ async def test_producer_and_worker_survive_a_restart(server_factory: Callable[..
 
     server.kill()  # mid-drain: jobs are leased, settlements are in flight
     late = asyncio.create_task(step.aenqueue_many([{"i": i} for i in range(400, 500)]))
+    one = asyncio.create_task(step.aenqueue(i=500))  # one job: the two plain commands, through the pool
     await asyncio.sleep(1.0)
-    assert not late.done()  # the producer is waiting for Redis, not failing
+    assert not late.done() and not one.done()  # the producer is waiting for Redis, not failing
     server.start()
-    after = await asyncio.wait_for(late, 30)
+    after = [*await asyncio.wait_for(late, 30), await asyncio.wait_for(one, 30)]
 
     backend = await app.backend()
     for job in before + after:
         final = await backend.wait_state(job.id, timeout=60)
         assert final is not None and final.status is JobStatus.SUCCEEDED, (job.id, final)
-    assert ran == set(range(500))
+    assert ran == set(range(501))
     worker.stop()
     await asyncio.wait_for(running, 30)
     await app.aclose()
