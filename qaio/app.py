@@ -134,7 +134,7 @@ class App:
 
     def enqueue_messages(self, messages: Sequence[Message], *, fresh_ids: bool = False) -> list[Job[Any]]:
         """`aenqueue_messages` for synchronous code: from the calling thread where the broker can
-        (BlockingEnqueue), else on the portal's loop. `fresh_ids`: the ids were made by `new_ids` for
+        (BlockingEnqueue), else on the portal's loop. `fresh_ids`: the ids were made by `new_id` or `new_ids` for
         these messages, so none can be taken (Enqueued.fresh_id)."""
         batch = self._encode(messages, fresh_ids=fresh_ids)
         created = (self._sync_enqueue or self._find_sync_enqueue())(batch)

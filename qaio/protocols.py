@@ -103,7 +103,7 @@ class Enqueued(NamedTuple):
     level: int = 0
     eta: float = 0.0
     enqueued_at: float = 0.0
-    #: The id was made for this job (`task.new_ids`), not given by the caller, so it cannot be taken
+    #: The id was made for this job (`task.new_id`, `new_ids`), not given by the caller, so it cannot be taken
     #: yet: a broker may leave the uniqueness check to a later step (Redis's plain-command writes).
     fresh_id: bool = False
 

@@ -130,7 +130,7 @@ class BoundCall(Generic[P, R]):
         self.call = call
 
     def message(self, kwargs: dict[str, Any]) -> Message:
-        return Message(self.call.job_id or os.urandom(16).hex(), self.task.name, kwargs, *self._shared())
+        return Message(self.call.job_id or new_id(), self.task.name, kwargs, *self._shared())
 
     def messages(self, calls: Sequence[dict[str, Any]]) -> list[Message]:
         """One message per call's bound kwargs; the options, the clock and the OS's random source are
@@ -161,6 +161,11 @@ class BoundCall(Generic[P, R]):
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         message = self.message(self.task.bind(args, kwargs))
         return (await self.task.app.aenqueue_messages([message], fresh_ids=self.call.job_id is None))[0]
+
+
+def new_id() -> str:
+    """An unguessable job id: 32 hex digits, like uuid4().hex."""
+    return os.urandom(16).hex()
 
 
 def new_ids(count: int) -> list[str]:

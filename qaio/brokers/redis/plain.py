@@ -47,9 +47,9 @@ def level(job: Enqueued) -> int:
 @lru_cache(maxsize=1024)
 def _around(intake: str, marker: str) -> tuple[bytes, bytes]:
     """The RESP before the entry (RPUSH and the intake key) and after it (the whole ZADD)."""
-    return b"*3\r\n" + _bulk(b"RPUSH") + _bulk(intake.encode()), b"*5\r\n" + b"".join(
-        _bulk(part) for part in (b"ZADD", marker.encode(), b"LT", b"0", b"m")
-    )
+    before = b"*3\r\n" + _bulk(b"RPUSH") + _bulk(intake.encode())
+    after = b"*5\r\n" + b"".join(_bulk(part) for part in (b"ZADD", marker.encode(), b"LT", b"0", b"m"))
+    return before, after
 
 
 def _bulk(value: bytes) -> bytes:
