@@ -30,15 +30,20 @@ end
 -- A queue that had any hands nothing off in this call either: its woken worker claims them in order.
 local taken_in = {}
 for g = 1, queues do taken_in[g] = absorb(g) > 0 end
--- Reserve one FIFO number per job and group with a single INCRBY (numbers of delayed jobs go unused).
-local seqs = {}
+-- FIFO numbers: one INCRBY per group reserves one for each of its jobs, at the first that goes to a
+-- ready set (numbers of delayed and handed-off jobs go unused; a one-job hand-off reserves none).
+local counts, seqs = {}, {}
 local i = 3
 while i <= #ARGV do
   local g, count = tonumber(ARGV[i]), tonumber(ARGV[i + 6])
-  seqs[g] = (seqs[g] or 0) + count
+  counts[g] = (counts[g] or 0) + count
   i = i + 7 + 2 * count
 end
-for g, count in pairs(seqs) do seqs[g] = redis.call('INCRBY', seq_key(g), count) - count end
+local function next_seq(g)
+  local seq = seqs[g] or redis.call('INCRBY', seq_key(g), counts[g]) - counts[g]
+  seqs[g] = seq + 1
+  return seq + 1
+end
 
 -- The common case first: every id of a run is new, and one MSETNX reserves them all in the id index
 -- (a redis.call costs several µs more than the command). When one is taken, or an id appears twice in
@@ -107,11 +112,8 @@ while i <= #ARGV do
       if delayed then
         redis.call('ZADD', delayed_key(g), eta, id)
         if wake[mk] == nil or wake[mk] > eta then wake[mk] = eta end
-      elseif hand_off(g, id, jk, level, body) then
-        seqs[g] = seqs[g] + 1 -- its FIFO number goes unused
-      else
-        seqs[g] = seqs[g] + 1
-        gather(ready, rk, base + seqs[g], id) -- an integer below 2^53: Redis passes it on exactly
+      elseif not hand_off(g, id, jk, level, body) then
+        gather(ready, rk, base + next_seq(g), id) -- an integer below 2^53: Redis passes it on exactly
         wake[mk] = 0
       end
       created[#created + 1] = 1
