@@ -94,9 +94,7 @@ end
 
 -- Register a worker as idle in group g until now + ttl ms: enqueue.lua hands it the next job it takes.
 local function register_idle(g, token, max_level, lease, now, ttl)
-  local key = idle_key(g)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. now)
-  redis.call('ZADD', key, now + ttl, token .. '|' .. max_level .. '|' .. lease)
+  redis.call('ZADD', idle_key(g), now + ttl, token .. '|' .. max_level .. '|' .. lease)
 end
 
 local function clock()

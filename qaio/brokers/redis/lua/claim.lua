@@ -96,7 +96,11 @@ for _, source in ipairs(sources) do
 end
 
 if token ~= '' and register and #out == 3 then
-  for g = 1, n do register_idle(g, token, max_level, lease, now, idle_ttl) end
+  for g = 1, n do
+    -- Registrations that ran out (their workers died) go here, not at a settle's: that is on a round trip's path.
+    redis.call('ZREMRANGEBYSCORE', idle_key(g), '-inf', '(' .. now)
+    register_idle(g, token, max_level, lease, now, idle_ttl)
+  end
 end
 
 for g = 1, n do
