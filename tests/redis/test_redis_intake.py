@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import redis
+from redis_servers import RedisServer
 
 from qaio import App, JobStatus, Worker
 
@@ -193,9 +195,11 @@ async def test_an_async_enqueue_takes_the_intake_until_the_producer_waits(url: s
 
 
 async def test_an_async_plain_write_over_a_dropped_connection_goes_through_the_pool_and_runs_once(
-    url: str, raw: redis.Redis
+    server_factory: Callable[..., RedisServer],
 ) -> None:
-    app = App(url, result_ttl=60)
+    server = server_factory()  # its own server: the test kills every connection but its own
+    app = App(server.url, result_ttl=60)
+    admin = redis.Redis(port=server.port)
     runs: list[int] = []
 
     @app.task(name="count")
@@ -206,10 +210,11 @@ async def test_an_async_plain_write_over_a_dropped_connection_goes_through_the_p
     try:
         await count.aenqueue(x=0)
         await count.aenqueue(x=1)  # opens the lane the next write would take
-        assert raw.client_kill_filter(_type="normal", skipme=True) >= 1  # the producer's connections drop
+        assert admin.client_kill_filter(_type="normal", skipme=True) >= 1  # the producer's connections drop
         job = await count.aenqueue(x=2)
         await asyncio.to_thread(run_worker, app)
         assert await job.aresult(timeout=5) == 2
         assert sorted(runs) == [0, 1, 2]
     finally:
+        admin.close()
         await app.aclose()
