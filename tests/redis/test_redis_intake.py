@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 from redis_servers import RedisServer
 
-from qaio import App, JobStatus, Worker
+from qaio import App, JobStatus, Task, Worker
 
 INTAKE = "qaio:{default}:intake"
 READY = "qaio:{default}:ready:0"
@@ -24,6 +24,19 @@ READY = "qaio:{default}:ready:0"
 
 def run_worker(app: App) -> None:
     asyncio.run(Worker(app, burst=True, concurrency=1).run())
+
+
+def recording(url: str) -> tuple[App, Task[[int], int], list[int]]:
+    """An app whose one task, `keep(x)`, returns x and records every x it ran (the list)."""
+    app = App(url, result_ttl=60)
+    runs: list[int] = []
+
+    @app.task(name="keep")
+    def keep(x: int) -> int:
+        runs.append(x)
+        return x
+
+    return app, keep, runs
 
 
 def test_a_sync_enqueue_goes_through_the_intake_and_is_a_job_like_any(url: str, raw: redis.Redis) -> None:
@@ -109,14 +122,7 @@ def test_a_job_in_the_intake_is_counted_cancelled_and_purged(url: str, raw: redi
 
 
 def test_a_retried_push_writes_nothing_and_given_ids_stay_unique(url: str, raw: redis.Redis) -> None:
-    app = App(url, result_ttl=60)
-    seen: list[int] = []
-
-    @app.task(name="keep")
-    def keep(x: int) -> int:
-        seen.append(x)
-        return x
-
+    app, keep, seen = recording(url)
     try:
         keep.enqueue(x=0)
         job = keep.enqueue(x=1)
@@ -198,20 +204,13 @@ async def test_an_async_plain_write_over_a_dropped_connection_goes_through_the_p
     server_factory: Callable[..., RedisServer],
 ) -> None:
     server = server_factory()  # its own server: the test kills every connection but its own
-    app = App(server.url, result_ttl=60)
+    app, keep, runs = recording(server.url)
     admin = redis.Redis(port=server.port)
-    runs: list[int] = []
-
-    @app.task(name="count")
-    def count(x: int) -> int:
-        runs.append(x)
-        return x
-
     try:
-        await count.aenqueue(x=0)
-        await count.aenqueue(x=1)  # opens the lane the next write would take
+        await keep.aenqueue(x=0)
+        await keep.aenqueue(x=1)  # opens the lane the next write would take
         assert admin.client_kill_filter(_type="normal", skipme=True) >= 1  # the producer's connections drop
-        job = await count.aenqueue(x=2)
+        job = await keep.aenqueue(x=2)
         await asyncio.to_thread(run_worker, app)
         assert await job.aresult(timeout=5) == 2
         assert sorted(runs) == [0, 1, 2]
