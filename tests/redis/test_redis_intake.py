@@ -100,6 +100,32 @@ def test_fifo_and_priority_hold_across_plain_and_scripted_writes(url: str) -> No
         app.close()
 
 
+def test_fifo_holds_when_the_intake_holds_more_than_a_script_takes_in(url: str, raw: redis.Redis) -> None:
+    """A script takes in 1000 entries at most; enqueue.lua's jobs then join the intake behind the rest,
+    and one cancelled there is left out when its turn comes."""
+    app = App(url)
+    order: list[int] = []
+
+    @app.task(name="note")
+    def note(n: int) -> None:
+        order.append(n)
+
+    try:
+        note.enqueue(n=0)
+        for n in range(1, 3501):
+            note.enqueue(n=n)
+        note.enqueue_many([{"n": 3501}, {"n": 3502}])  # takes in 1-1000; 2500 wait before these two
+        gone = note.with_options(job_id="gone").enqueue(n=-1)  # takes in 1001-2000
+        note.enqueue(n=3503)
+        assert raw.llen(INTAKE) == 1500 + 3 + 1
+        assert gone.cancel()  # takes in 2001-3000: "gone" still waits in the intake
+        assert gone.status() is JobStatus.CANCELLED
+        run_worker(app)
+        assert order == list(range(3504))
+    finally:
+        app.close()
+
+
 def test_a_job_in_the_intake_is_counted_cancelled_and_purged(url: str, raw: redis.Redis) -> None:
     app, other = App(url), App(url)
     noop = app.task(name="noop")(lambda: None)

@@ -42,8 +42,11 @@ local function inbox_key(g, token) return group_prefix(g) .. 'inbox:' .. token e
 
 -- A queue's intake (list): jobs that producers wrote with plain commands, not enqueue.lua (docs/redis.md,
 -- "Writing a job with plain commands"): each entry six netstrings, id, task, priority, level, enqueued_at
--- and body; the producer has set the marker, and `absorb` indexes the id.
+-- and body; the producer has set the marker, and `absorb` indexes the id. An entry '=' .. id is a job
+-- enqueue.lua wrote behind a longer intake than it could take in: its hash is written, it waits its turn.
 local function intake_key(g) return group_prefix(g) .. 'intake' end
+-- Intake entries one script takes in (`absorb`): bounds the time a call holds Redis.
+local INTAKE_BATCH = 1000
 
 -- Netstrings (len ':' bytes): binary-safe, so bodies and results of any serializer pass through.
 local function netstring(v) return #v .. ':' .. v end
@@ -115,37 +118,45 @@ local function gather(batch, key, a, b)
   if b ~= nil then values[#values + 1] = b end
 end
 
--- One `command` ('ZADD' with score, member pairs; 'ZREM' with members) per key of `batch`, in parts
--- of 7000 values: Lua's unpack stops at 8000.
+-- One `command` ('ZADD' with score, member pairs; 'ZREM' or 'RPUSH' with members) per key of
+-- `batch`, in parts of 7000 values: Lua's unpack stops at 8000.
 local function flush(batch, command)
   for key, values in pairs(batch) do
     for i = 1, #values, 7000 do redis.call(command, key, unpack(values, i, math.min(i + 6999, #values))) end
   end
 end
 
--- Move up to 1000 entries of group g's intake, in order, into job hashes and ready sets, as enqueue.lua
--- writes a job, the id reserved in the index (ARGV[1]; on a Cluster, where the client keeps the index,
--- the hash must not exist). Every script that reads, orders or drops waiting jobs calls it first, so to
--- them a job in the intake is as if enqueue.lua had written it. An entry whose id is taken (a push
--- retried after a lost reply) is dropped. One that does not parse becomes a job of its own,
--- 'malformed-<queue>-<n>', with the entry as its body, which the worker cannot decode and so
--- dead-letters with the reason. Returns how many entries it took.
+-- Move up to INTAKE_BATCH entries of group g's intake, in order, into job hashes and ready sets, as
+-- enqueue.lua writes a job, the id reserved in the index (ARGV[1]; on a Cluster, where the client
+-- keeps the index, the hash must not exist). Every script that reads, orders or drops waiting jobs
+-- calls it first, so to them a job in the intake is as if enqueue.lua had written it. An entry whose
+-- id is taken (a push retried after a lost reply) is dropped. One that does not parse becomes a job of
+-- its own, 'malformed-<queue>-<n>', with the entry as its body, which the worker cannot decode and so
+-- dead-letters with the reason. An entry '=' .. id (enqueue.lua's) puts its job, written already, in
+-- its ready set now, unless it was cancelled meanwhile. Returns how many entries it took.
 local function absorb(g)
   local key = intake_key(g)
-  local entries = redis.call('LRANGE', key, 0, 999)
+  local entries = redis.call('LRANGE', key, 0, INTAKE_BATCH - 1)
   if #entries == 0 then return 0 end
   redis.call('LTRIM', key, #entries, -1)
   local seq = redis.call('INCRBY', seq_key(g), #entries) - #entries
   local ready = {}
   for _, entry in ipairs(entries) do
     seq = seq + 1
-    local f = parse_intake(entry) or { 'malformed-' .. string.match(KEYS[g], '{(.-)}') .. '-' .. seq, '', '0', '0', '0', entry }
-    local jk = job_key(g, f[1])
-    local new
-    if ARGV[1] ~= '' then new = redis.call('SET', ARGV[1] .. f[1], jk, 'NX') else new = redis.call('EXISTS', jk) == 0 end
-    if new then
-      redis.call('HSET', jk, 'b', f[6], 't', f[2], 'p', f[3], 'l', f[4], 'e', f[5], 's', 'queued')
-      gather(ready, ready_key(g, f[4]), (9 - tonumber(f[3])) * SPAN + seq, f[1])
+    local placed = string.byte(entry) == 61 and redis.call('HMGET', job_key(g, string.sub(entry, 2)), 's', 'p', 'l')
+    if placed and placed[1] then -- enqueue.lua's (see intake_key): in line now, unless cancelled meanwhile
+      if placed[1] == 'queued' then
+        gather(ready, ready_key(g, placed[3]), (9 - tonumber(placed[2])) * SPAN + seq, string.sub(entry, 2))
+      end
+    else
+      local f = parse_intake(entry) or { 'malformed-' .. string.match(KEYS[g], '{(.-)}') .. '-' .. seq, '', '0', '0', '0', entry }
+      local jk = job_key(g, f[1])
+      local new
+      if ARGV[1] ~= '' then new = redis.call('SET', ARGV[1] .. f[1], jk, 'NX') else new = redis.call('EXISTS', jk) == 0 end
+      if new then
+        redis.call('HSET', jk, 'b', f[6], 't', f[2], 'p', f[3], 'l', f[4], 'e', f[5], 's', 'queued')
+        gather(ready, ready_key(g, f[4]), (9 - tonumber(f[3])) * SPAN + seq, f[1])
+      end
     end
   end
   flush(ready, 'ZADD')

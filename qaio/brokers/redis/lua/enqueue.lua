@@ -28,8 +28,14 @@ if string.find(KEYS[queues], '{', 1, true) == nil then
 end
 -- Jobs written with plain commands before this call go first: FIFO holds across both ways of writing.
 -- A queue that had any hands nothing off in this call either: its woken worker claims them in order.
-local taken_in = {}
-for g = 1, queues do taken_in[g] = absorb(g) > 0 end
+-- Where more wait than one call takes in, this call's ready jobs join the intake behind them, as
+-- '=' .. id entries (absorb puts them in their ready sets when their turn comes).
+local taken_in, behind, placed = {}, {}, {} -- placed: intake key -> '=' .. id entries (flush)
+for g = 1, queues do
+  local taken = absorb(g)
+  taken_in[g] = taken > 0
+  behind[g] = taken == INTAKE_BATCH and redis.call('LLEN', intake_key(g)) > 0
+end
 -- FIFO numbers: one INCRBY per group reserves one for each of its jobs, at the first that goes to a
 -- ready set (numbers of delayed and handed-off jobs go unused; a one-job hand-off reserves none).
 local counts, seqs = {}, {}
@@ -112,6 +118,9 @@ while i <= #ARGV do
       if delayed then
         redis.call('ZADD', delayed_key(g), eta, id)
         if wake[mk] == nil or wake[mk] > eta then wake[mk] = eta end
+      elseif behind[g] then
+        gather(placed, intake_key(g), '=' .. id)
+        wake[mk] = 0
       elseif not hand_off(g, id, jk, level, body) then
         gather(ready, rk, base + next_seq(g), id) -- an integer below 2^53: Redis passes it on exactly
         wake[mk] = 0
@@ -125,5 +134,6 @@ while i <= #ARGV do
 end
 flush(ready, 'ZADD')
 flush(leases, 'ZADD')
+flush(placed, 'RPUSH')
 for mk, score in pairs(wake) do redis.call('ZADD', mk, 'LT', score, 'm') end
 return created
