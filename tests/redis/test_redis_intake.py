@@ -126,6 +126,45 @@ def test_fifo_holds_when_the_intake_holds_more_than_a_script_takes_in(url: str, 
         app.close()
 
 
+def test_a_claim_leases_the_intake_head_as_it_takes_it_in(url: str, raw: redis.Redis) -> None:
+    """A claim whose batch the ready jobs do not fill leases the intake's head in the same step as it
+    takes it in, passing nothing through a ready set; the job is leased like any: it reads as started,
+    and once its lease runs out it is reaped and delivered again."""
+    app = App(url, result_ttl=60)
+    noop = app.task(name="noop")(lambda: None)
+    try:
+        backend = app.portal.call(app.backend())
+        first = noop.enqueue()  # the queue's first write: enqueue.lua, into the ready set
+        jobs = [noop.enqueue() for _ in range(3)]
+        got = app.portal.call(backend.claim(["default"], limit=3, lease=0.2, wait=0))
+        assert [d.job_id for d in got] == [first.id, jobs[0].id, jobs[1].id]
+        assert (raw.zcard(READY), raw.llen(INTAKE)) == (0, 1)
+        assert jobs[0].status() is JobStatus.STARTED
+        time.sleep(0.3)
+        assert app.portal.call(backend.reap()) == 3
+        again = app.portal.call(backend.claim(["default"], limit=4, lease=5, wait=0))
+        assert {d.job_id: d.deliveries for d in again} == {first.id: 2, jobs[0].id: 2, jobs[1].id: 2, jobs[2].id: 1}
+    finally:
+        app.close()
+
+
+def test_a_job_of_a_higher_priority_skips_the_intake(url: str, raw: redis.Redis) -> None:
+    """A claim leases the intake's head in order, which is priority order only while it holds jobs of
+    priority 0; so a one-job enqueue of a higher priority goes through enqueue.lua."""
+    app, keep, seen = recording(url)
+    try:
+        keep.enqueue(x=0)
+        run_worker(app)
+        keep.enqueue(x=1)
+        keep.with_options(priority=5).enqueue(x=5)
+        assert (raw.llen(INTAKE), raw.zcard(READY)) == (0, 2)  # the script took the first in before it
+        keep.enqueue(x=2)
+        run_worker(app)
+        assert seen == [0, 5, 1, 2]
+    finally:
+        app.close()
+
+
 def test_a_job_in_the_intake_is_counted_cancelled_and_purged(url: str, raw: redis.Redis) -> None:
     app, other = App(url), App(url)
     noop = app.task(name="noop")(lambda: None)

@@ -61,7 +61,8 @@ def test_kill_9_mid_job_loses_nothing(crashapp: App, tmp_path: Path) -> None:
     from tests.apps.crashapp import sleepy
 
     marker = tmp_path / "starts"
-    job = sleepy.enqueue(seconds=30, marker=str(marker))
+    sleepy.enqueue(seconds=0, marker=str(tmp_path / "first"))  # so that, on Redis, the job below goes
+    job = sleepy.enqueue(seconds=30, marker=str(marker))  # through the intake, leased as it is taken in
     first = start_worker()
     try:
         wait_for(lambda: starts(marker))

@@ -261,12 +261,20 @@ class RedisBroker(InspectorMixin):
 
     def _plain_ok(self, job: Enqueued) -> bool:
         """Whether `job` may be written with two plain commands (docs/redis.md) instead of enqueue.lua:
-        ready now, its id made by qaio (so it cannot be taken yet), its queue registered lately, on a
-        single server. Redis runs the two in ~3 µs and a script call in ~40, which was most of a
-        one-job enqueue's round trip; the next script on the queue takes the entry in (absorb in
-        lua/_common.lua) and indexes its id. Such a job skips the hand-off to an idle worker (the
-        woken worker claims it), so a producer that waits for results keeps the script."""
-        return job.fresh_id and job.eta <= 0 and not self.cluster and self._registered_lately(job.queue)
+        ready now, of priority 0, its id made by qaio (so it cannot be taken yet), its queue registered
+        lately, on a single server. Redis runs the two in ~3 µs and a script call in ~40, which was most
+        of a one-job enqueue's round trip; the next script on the queue takes the entry in (absorb in
+        lua/_common.lua) and indexes its id, or a worker's claim leases it as it takes it in. Such a job
+        skips the hand-off to an idle worker (the woken worker claims it), so a producer that waits for
+        results keeps the script; so does a job of a higher priority, which the intake would hold
+        behind jobs of priority 0 until a claim takes them."""
+        return (
+            job.fresh_id
+            and job.eta <= 0
+            and priority(job) == 0
+            and not self.cluster
+            and self._registered_lately(job.queue)
+        )
 
     def _plain(self, job: Enqueued) -> bytes:
         """The two commands for `job`: its entry onto the queue's intake, and its level's marker set."""

@@ -126,6 +126,13 @@ local function flush(batch, command)
   end
 end
 
+-- Whether a job taken in from the intake is new: its id reserved in the index (ARGV[1]), or, on a
+-- Cluster, where the client keeps the index, its hash absent. Not new: a push retried after a lost reply.
+local function taken_in_new(id, jk)
+  if ARGV[1] ~= '' then return redis.call('SET', ARGV[1] .. id, jk, 'NX') ~= false end
+  return redis.call('EXISTS', jk) == 0
+end
+
 -- Move up to INTAKE_BATCH entries of group g's intake, in order, into job hashes and ready sets, as
 -- enqueue.lua writes a job, the id reserved in the index (ARGV[1]; on a Cluster, where the client
 -- keeps the index, the hash must not exist). Every script that reads, orders or drops waiting jobs
@@ -143,17 +150,16 @@ local function absorb(g)
   local ready = {}
   for _, entry in ipairs(entries) do
     seq = seq + 1
-    local placed = string.byte(entry) == 61 and redis.call('HMGET', job_key(g, string.sub(entry, 2)), 's', 'p', 'l')
+    local placed_id = string.byte(entry) == 61 and string.sub(entry, 2)
+    local placed = placed_id and redis.call('HMGET', job_key(g, placed_id), 's', 'p', 'l')
     if placed and placed[1] then -- enqueue.lua's (see intake_key): in line now, unless cancelled meanwhile
-      if placed[1] == 'queued' then
-        gather(ready, ready_key(g, placed[3]), (9 - tonumber(placed[2])) * SPAN + seq, string.sub(entry, 2))
-      end
+      local score = (9 - tonumber(placed[2])) * SPAN + seq
+      if placed[1] == 'queued' then gather(ready, ready_key(g, placed[3]), score, placed_id) end
     else
-      local f = parse_intake(entry) or { 'malformed-' .. string.match(KEYS[g], '{(.-)}') .. '-' .. seq, '', '0', '0', '0', entry }
+      local f = parse_intake(entry)
+        or { 'malformed-' .. string.match(KEYS[g], '{(.-)}') .. '-' .. seq, '', '0', '0', '0', entry }
       local jk = job_key(g, f[1])
-      local new
-      if ARGV[1] ~= '' then new = redis.call('SET', ARGV[1] .. f[1], jk, 'NX') else new = redis.call('EXISTS', jk) == 0 end
-      if new then
+      if taken_in_new(f[1], jk) then
         redis.call('HSET', jk, 'b', f[6], 't', f[2], 'p', f[3], 'l', f[4], 'e', f[5], 's', 'queued')
         gather(ready, ready_key(g, f[4]), (9 - tonumber(f[3])) * SPAN + seq, f[1])
       end
@@ -164,9 +170,14 @@ local function absorb(g)
 end
 
 -- Lease a job to a worker until `until_ms`: the one place that marks a job as taken (claim, hand-off).
--- Its place in `leased` goes into `leases` (ZADD them with flush).
-local function lease_job(g, jk, id, deliveries, receipt, now_s, until_ms, leases)
-  redis.call('HSET', jk, 'd', deliveries, 'r', receipt, 's', 'started', 'sa', now_s)
+-- Its place in `leased` goes into `leases` (ZADD them with flush). `fields`: more of its hash's fields
+-- and values, written in the same HSET (a job leased as it is taken in), or nil.
+local function lease_job(g, jk, id, deliveries, receipt, now_s, until_ms, leases, fields)
+  if fields then
+    redis.call('HSET', jk, 'd', deliveries, 'r', receipt, 's', 'started', 'sa', now_s, unpack(fields))
+  else
+    redis.call('HSET', jk, 'd', deliveries, 'r', receipt, 's', 'started', 'sa', now_s)
+  end
   gather(leases, leased_key(g), until_ms, id)
 end
 

@@ -9,7 +9,8 @@
 -- Steps: take in the intake (jobs written with plain commands), promote due delayed jobs (up to 1000
 -- per group and call), pop the best ready entries, lease each (receipt, deliveries + 1, status started,
 -- leased zset by expiry), and re-arm the marker of every level that still has ready jobs so the next
--- idle worker wakes (chained wake-ups).
+-- idle worker wakes (chained wake-ups). A worker on one queue whose ready jobs do not fill its batch
+-- takes them all and leases the rest straight from the intake's head (intake_head, lease_head).
 -- With a token: first take back this worker's idle registrations and the jobs handed to it meanwhile
 -- (still leased to it); last, if it found nothing at all, register it as idle again (a busy worker is
 -- not handed jobs one by one: it claims them in batches).
@@ -29,49 +30,109 @@ if token ~= '' then
   limit = limit - #handed / 2
 end
 
-for g = 1, n do
-  absorb(g)
-  local due = redis.call('ZRANGEBYSCORE', delayed_key(g), '-inf', now, 'LIMIT', 0, 1000)
-  if #due > 0 then
-    for _, id in ipairs(due) do make_ready(g, job_key(g, id), id) end
-    redis.call('ZREM', delayed_key(g), unpack(due))
+-- The best `limit` entries of the ready zsets `sources` ({ key, group }), popped: { { id, group }, ... }.
+local function pick(sources, limit)
+  local picked = {}
+  if limit > 0 and #sources == 1 then
+    local popped = redis.call('ZPOPMIN', sources[1][1], limit)
+    for i = 1, #popped, 2 do picked[#picked + 1] = { popped[i], sources[1][2] } end
+  elseif limit > 0 and #sources > 1 then
+    local heads = {}
+    for s, source in ipairs(sources) do
+      local entries = redis.call('ZRANGE', source[1], 0, limit - 1, 'WITHSCORES')
+      for i = 1, #entries, 2 do heads[#heads + 1] = { tonumber(entries[i + 1]), s, entries[i] } end
+    end
+    table.sort(heads, function(a, b)
+      if a[1] ~= b[1] then return a[1] < b[1] end
+      return a[2] < b[2]
+    end)
+    for i = 1, math.min(limit, #heads) do
+      local source = sources[heads[i][2]]
+      redis.call('ZREM', source[1], heads[i][3])
+      picked[#picked + 1] = { heads[i][3], source[2] }
+    end
   end
-end
-
--- Non-empty ready zsets this worker may take from.
-local sources = {}
-for g = 1, n do
-  for level = 0, max_level do
-    local key = ready_key(g, level)
-    if redis.call('ZCARD', key) > 0 then sources[#sources + 1] = { key, g } end
-  end
-end
-
-local picked = {} -- { id, group }
-if limit > 0 and #sources == 1 then
-  local popped = redis.call('ZPOPMIN', sources[1][1], limit)
-  for i = 1, #popped, 2 do picked[#picked + 1] = { popped[i], sources[1][2] } end
-elseif limit > 0 and #sources > 1 then
-  local heads = {}
-  for s, source in ipairs(sources) do
-    local entries = redis.call('ZRANGE', source[1], 0, limit - 1, 'WITHSCORES')
-    for i = 1, #entries, 2 do heads[#heads + 1] = { tonumber(entries[i + 1]), s, entries[i] } end
-  end
-  table.sort(heads, function(a, b)
-    if a[1] ~= b[1] then return a[1] < b[1] end
-    return a[2] < b[2]
-  end)
-  for i = 1, math.min(limit, #heads) do
-    local source = sources[heads[i][2]]
-    redis.call('ZREM', source[1], heads[i][3])
-    picked[#picked + 1] = { heads[i][3], source[2] }
-  end
+  return picked
 end
 
 local out = { now, -1, #handed / 2 }
 for _, v in ipairs(handed) do out[#out + 1] = v end
 local until_ms = now + lease
 local leases = {}
+
+-- Non-empty ready zsets this worker may take from ({ key, group }), and how many jobs they hold.
+local function ready_sources()
+  local sources, count = {}, 0
+  for g = 1, n do
+    for level = 0, max_level do
+      local key = ready_key(g, level)
+      local size = redis.call('ZCARD', key)
+      if size > 0 then
+        sources[#sources + 1] = { key, g }
+        count = count + size
+      end
+    end
+  end
+  return sources, count
+end
+
+-- The first `count` entries of group g's intake, parsed, when leasing them as they are taken in leases
+-- what taking them in and popping would: no delayed job due, and all are new jobs of priority 0 (after
+-- every job in the ready sets, in FIFO order: qaio writes no other kind there) at levels this worker
+-- takes. Else nil, having written nothing.
+local function intake_head(g, count)
+  if #redis.call('ZRANGEBYSCORE', delayed_key(g), '-inf', now, 'LIMIT', 0, 1) > 0 then return nil end
+  local entries = redis.call('LRANGE', intake_key(g), 0, count - 1)
+  if #entries == 0 then return nil end
+  local jobs = {}
+  for i, entry in ipairs(entries) do
+    local f = parse_intake(entry)
+    if f == nil or f[3] ~= '0' or tonumber(f[4]) > max_level then return nil end
+    jobs[i] = f
+  end
+  return jobs
+end
+
+-- Take `jobs` (intake_head's) off group g's intake and lease each in one HSET: the hash absorb would
+-- write and the lease, instead of absorb's HSET, the ready set's ZADD and ZPOPMIN, and the lease's
+-- HMGET and HSET. An entry whose job is not new is dropped, as absorb drops it.
+local function lease_head(g, jobs)
+  local key = intake_key(g)
+  redis.call('LTRIM', key, #jobs, -1)
+  for _, f in ipairs(jobs) do
+    local id = f[1]
+    local jk = job_key(g, id)
+    if taken_in_new(id, jk) then
+      local fields = { 'b', f[6], 't', f[2], 'p', '0', 'l', f[4], 'e', f[5] }
+      lease_job(g, jk, id, 1, receipt, now_s, until_ms, leases, fields)
+      out[#out + 1] = id
+      out[#out + 1] = f[6]
+      out[#out + 1] = 1
+      out[#out + 1] = g
+    end
+  end
+  -- More wait: wake the next idle worker, as a claim that leaves ready jobs does.
+  if redis.call('LLEN', key) > 0 then redis.call('ZADD', marker_key(g, 0), 0, 'm') end
+end
+
+-- A worker on one queue whose ready jobs do not fill its batch takes the rest from the intake's head;
+-- otherwise the intake is taken in (up to 1000 entries), due delayed jobs made ready, and the batch
+-- popped from the ready sets.
+local sources, waiting = ready_sources()
+local head = limit > waiting and n == 1 and intake_head(1, limit - waiting)
+if not head then
+  for g = 1, n do
+    absorb(g)
+    local due = redis.call('ZRANGEBYSCORE', delayed_key(g), '-inf', now, 'LIMIT', 0, 1000)
+    if #due > 0 then
+      for _, id in ipairs(due) do make_ready(g, job_key(g, id), id) end
+      redis.call('ZREM', delayed_key(g), unpack(due))
+    end
+  end
+  sources = ready_sources()
+end
+local picked = pick(sources, limit)
+
 for _, p in ipairs(picked) do
   local id, g = p[1], p[2]
   local jk = job_key(g, id)
@@ -86,6 +147,7 @@ for _, p in ipairs(picked) do
     out[#out + 1] = g
   end
 end
+if head then lease_head(1, head) end
 flush(leases, 'ZADD')
 
 for _, source in ipairs(sources) do
