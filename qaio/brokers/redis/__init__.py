@@ -266,8 +266,8 @@ class RedisBroker(InspectorMixin):
         of a one-job enqueue's round trip; the next script on the queue takes the entry in (absorb in
         lua/_common.lua) and indexes its id, or a worker's claim leases it as it takes it in. Such a job
         skips the hand-off to an idle worker (the woken worker claims it), so a producer that waits for
-        results keeps the script; so does a job of a higher priority, which the intake would hold
-        behind jobs of priority 0 until a claim takes them."""
+        results keeps the script; so does a job of a higher priority, as a claim leases the intake's
+        head in order, which is priority order only while the intake holds jobs of priority 0 alone."""
         return (
             job.fresh_id
             and job.eta <= 0
