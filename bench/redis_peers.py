@@ -31,7 +31,9 @@ What is measured, per round and per peer (each driver in ``bench/peers``, see ``
 
 Each table cell is the median over rounds, with ``value / best peer's value`` beside it; rows of kind
 ``subject`` (qaio, once it has a driver) are compared with the best *peer*. redis-benchmark's figures
-from the same run are printed above the table as the ceiling. A peer that cannot be installed or whose
+from the same run are printed above the table as the ceiling: one client's sequential round trips
+(the ceiling of a one-call enqueue, which waits for Redis's reply), and 50 clients unpipelined and with
+-P 16. A peer that cannot be installed or whose
 phase fails or hangs (every process has a timeout) shows n/a, with the reason under the table.
 
 Adding a system (qaio): write ``bench/peers/qaio_peer.py`` with the hooks ``_common.py`` documents and
@@ -507,10 +509,15 @@ def bench_round(peer: Peer, jobs: int, one_jobs: int, rt_jobs: int, round_no: in
 # --------------------------------------------------------------------------- redis-benchmark
 
 
+#: redis-benchmark's settings (clients, pipeline): one client's sequential round trips, the ceiling of
+#: a one-call enqueue; redis-benchmark's default 50 clients, unpipelined and -P 16.
+CEILINGS = ((1, 1), (50, 1), (50, 16))
+
+
 def redis_ceiling(requests: int) -> list[dict[str, Any]]:
-    """redis-benchmark's SET/LPUSH/RPOP rates against the same server, unpipelined and -P 16."""
+    """redis-benchmark's SET/LPUSH/RPOP rates against the same server, for each of CEILINGS."""
     rows = []
-    for pipeline in (1, 16):
+    for clients, pipeline in CEILINGS:
         argv = [
             "redis-benchmark",
             "-h",
@@ -519,8 +526,10 @@ def redis_ceiling(requests: int) -> list[dict[str, Any]]:
             str(REDIS_PORT),
             "--dbnum",
             str(REDIS_DB),
+            "-c",
+            str(clients),
             "-n",
-            str(requests),
+            str(requests if clients > 1 else requests // 5),
             "-P",
             str(pipeline),
             "-t",
@@ -534,6 +543,7 @@ def redis_ceiling(requests: int) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "test": row["test"],
+                    "clients": clients,
                     "pipeline": pipeline,
                     "rps": float(row["rps"]),
                     "p50_ms": float(row["p50_latency_ms"]),
@@ -580,18 +590,22 @@ def markdown(
         "",
         "Ceiling, redis-benchmark on the same server in the same run (requests/s, p50 ms):",
         "",
-        "| test | unpipelined | -P 16 |",
-        "| --- | ---: | ---: |",
+        "| test | 1 client | 50 clients | 50 clients, -P 16 |",
+        "| --- | ---: | ---: | ---: |",
     ]
     for test in dict.fromkeys(row["test"] for row in ceiling):
         cells = [
             next(
-                (f"{r['rps']:,.0f} ({r['p50_ms']:.3f})" for r in ceiling if r["test"] == test and r["pipeline"] == p),
+                (
+                    f"{r['rps']:,.0f} ({r['p50_ms']:.3f})"
+                    for r in ceiling
+                    if (r["test"], r["clients"], r["pipeline"]) == (test, clients, pipeline)
+                ),
                 "n/a",
             )
-            for p in (1, 16)
+            for clients, pipeline in CEILINGS
         ]
-        lines.append(f"| {test} | {cells[0]} | {cells[1]} |")
+        lines.append(f"| {test} | {' | '.join(cells)} |")
     best: dict[str, float] = {}
     for key, _, _, higher in METRICS:
         values = [medians[p.name][key] for p in peers if p.kind == "peer" and key in medians[p.name]]
@@ -659,7 +673,8 @@ def main() -> None:
     flush_db()
     ceiling = redis_ceiling(100_000)
     for row in ceiling:
-        print(f"redis-benchmark {row['test']:>5} -P {row['pipeline']:>2}: {row['rps']:>10,.0f} req/s", flush=True)
+        setting = f"-c {row['clients']:>2} -P {row['pipeline']:>2}"
+        print(f"redis-benchmark {row['test']:>5} {setting}: {row['rps']:>10,.0f} req/s", flush=True)
 
     rounds: dict[str, list[RoundResult]] = {p.name: [] for p in runnable}
     for round_no in range(1, args.rounds + 1):
