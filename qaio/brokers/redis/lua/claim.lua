@@ -77,9 +77,9 @@ local function ready_sources()
 end
 
 -- The first `count` entries of group g's intake, parsed, when leasing them as they are taken in leases
--- what taking them in and popping would: no delayed job due, and all are new jobs of priority 0 (after
--- every job in the ready sets, in FIFO order: qaio writes no other kind there) at levels this worker
--- takes. Else nil, having written nothing.
+-- what taking them in and popping would: no delayed job due, and all are jobs of priority 0, not
+-- '=' .. id entries (so they come after every job in the ready sets, in FIFO order; qaio writes no
+-- other kind there), at levels this worker takes. Else nil, having written nothing.
 local function intake_head(g, count)
   if #redis.call('ZRANGEBYSCORE', delayed_key(g), '-inf', now, 'LIMIT', 0, 1) > 0 then return nil end
   local entries = redis.call('LRANGE', intake_key(g), 0, count - 1)
