@@ -17,6 +17,7 @@ import redis
 from redis_servers import RedisServer
 
 from qaio import App, JobStatus, Task, Worker
+from qaio.brokers.redis import RedisBroker
 
 INTAKE = "qaio:{default}:intake"
 READY = "qaio:{default}:ready:0"
@@ -244,6 +245,33 @@ def test_an_entry_whose_marker_was_lost_is_still_run(url: str, raw: redis.Redis)
         worker.stop()
         thread.join(10)
         app.close()
+
+
+async def test_workers_take_a_backlog_written_one_at_a_time_each_job_once(url: str, raw: redis.Redis) -> None:
+    """Three workers claim while a producer writes one job at a time: their claims lease the intake's
+    head as they take it in, and wake the next worker while more wait; every job is taken, none twice."""
+    app = App(url)
+    noop = app.task(name="noop")(lambda: None)
+    brokers = [RedisBroker(url, serializer=app.serializer) for _ in range(3)]
+    taken: list[str] = []
+
+    async def work(broker: RedisBroker) -> None:
+        while got := await broker.claim(["default"], limit=8, lease=30, wait=1):
+            taken.extend(delivery.job_id for delivery in got)
+
+    try:
+        for broker in brokers:
+            await broker.connect()
+        ids = [(await noop.aenqueue()).id]  # the queue's first write: enqueue.lua registers it
+        workers = [asyncio.create_task(work(broker)) for broker in brokers]
+        ids += [(await noop.aenqueue()).id for _ in range(600)]
+        await asyncio.gather(*workers)
+        assert sorted(taken) == sorted(ids)
+        assert (raw.llen(INTAKE), raw.zcard(READY)) == (0, 0)
+    finally:
+        for broker in brokers:
+            await broker.close()
+        await app.aclose()
 
 
 async def test_an_async_enqueue_takes_the_intake_until_the_producer_waits(url: str, raw: redis.Redis) -> None:
