@@ -81,9 +81,9 @@ end
 -- '=' .. id entries (so they come after every job in the ready sets, in FIFO order; qaio writes no
 -- other kind there), at levels this worker takes. Else nil, having written nothing.
 local function intake_head(g, count)
-  if #redis.call('ZRANGEBYSCORE', delayed_key(g), '-inf', now, 'LIMIT', 0, 1) > 0 then return nil end
   local entries = redis.call('LRANGE', intake_key(g), 0, count - 1)
   if #entries == 0 then return nil end
+  if #redis.call('ZRANGEBYSCORE', delayed_key(g), '-inf', now, 'LIMIT', 0, 1) > 0 then return nil end
   local jobs = {}
   for i, entry in ipairs(entries) do
     local f = parse_intake(entry)
@@ -121,15 +121,17 @@ end
 local sources, waiting = ready_sources()
 local head = limit > waiting and n == 1 and intake_head(1, limit - waiting)
 if not head then
+  local added = false -- whether the ready sets changed, so `sources` must be looked up again
   for g = 1, n do
-    absorb(g)
+    added = absorb(g) > 0 or added
     local due = redis.call('ZRANGEBYSCORE', delayed_key(g), '-inf', now, 'LIMIT', 0, 1000)
     if #due > 0 then
       for _, id in ipairs(due) do make_ready(g, job_key(g, id), id) end
       redis.call('ZREM', delayed_key(g), unpack(due))
+      added = true
     end
   end
-  sources = ready_sources()
+  if added then sources = ready_sources() end
 end
 local picked = pick(sources, limit)
 
