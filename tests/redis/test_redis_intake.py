@@ -80,21 +80,15 @@ def test_a_waiter_on_a_job_still_in_the_intake_gets_its_result(url: str, raw: re
 
 
 def test_fifo_and_priority_hold_across_plain_and_scripted_writes(url: str) -> None:
-    app = App(url)
-    order: list[int] = []
-
-    @app.task(name="note")
-    def note(n: int) -> None:
-        order.append(n)
-
+    app, keep, order = recording(url)
     try:
-        note.enqueue(n=1)
-        note.enqueue(n=2)
-        note.enqueue_many([{"n": 3}, {"n": 4}])
-        note.enqueue(n=5)
-        note.with_options(priority=5).enqueue(n=0)
-        note.enqueue_many([{"n": 6}])
-        note.enqueue(n=7)
+        keep.enqueue(x=1)
+        keep.enqueue(x=2)
+        keep.enqueue_many([{"x": 3}, {"x": 4}])
+        keep.enqueue(x=5)
+        keep.with_options(priority=5).enqueue(x=0)
+        keep.enqueue_many([{"x": 6}])
+        keep.enqueue(x=7)
         run_worker(app)
         assert order == list(range(8))
     finally:
@@ -104,20 +98,14 @@ def test_fifo_and_priority_hold_across_plain_and_scripted_writes(url: str) -> No
 def test_fifo_holds_when_the_intake_holds_more_than_a_script_takes_in(url: str, raw: redis.Redis) -> None:
     """A script takes in 1000 entries at most; enqueue.lua's jobs then join the intake behind the rest,
     and one cancelled there is left out when its turn comes."""
-    app = App(url)
-    order: list[int] = []
-
-    @app.task(name="note")
-    def note(n: int) -> None:
-        order.append(n)
-
+    app, keep, order = recording(url)
     try:
-        note.enqueue(n=0)
-        for n in range(1, 3501):
-            note.enqueue(n=n)
-        note.enqueue_many([{"n": 3501}, {"n": 3502}])  # takes in 1-1000; 2500 wait before these two
-        gone = note.with_options(job_id="gone").enqueue(n=-1)  # takes in 1001-2000
-        note.enqueue(n=3503)
+        keep.enqueue(x=0)
+        for x in range(1, 3501):
+            keep.enqueue(x=x)
+        keep.enqueue_many([{"x": 3501}, {"x": 3502}])  # takes in 1-1000; 2500 wait before these two
+        gone = keep.with_options(job_id="gone").enqueue(x=-1)  # takes in 1001-2000
+        keep.enqueue(x=3503)
         assert raw.llen(INTAKE) == 1500 + 3 + 1
         assert gone.cancel()  # takes in 2001-3000: "gone" still waits in the intake
         assert gone.status() is JobStatus.CANCELLED
