@@ -26,8 +26,11 @@ class JsonSerializer:
     name = "json"
 
     def dumps(self, obj: Any) -> bytes:
+        """A right-sized copy of orjson's output: orjson hands back its whole write buffer (1 KiB and
+        up, 4 KiB since 3.12; never trimmed), so a batch of bodies kept until sent cost ~2.4 µs per
+        body in the allocator, against ~0.25 µs with the copy (20,000 small envelopes, orjson 3.13)."""
         try:
-            return orjson.dumps(obj)
+            return b"%b" % orjson.dumps(obj)
         except TypeError as exc:
             raise EnqueueError(f"cannot serialise to JSON: {exc} (bytes need the msgpack serializer)") from exc
 
