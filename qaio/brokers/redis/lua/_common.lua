@@ -64,16 +64,15 @@ end
 
 -- An intake entry's six fields, or nil when it is not one (a producer in another language erred).
 local function parse_intake(entry)
-  local fields, pos = {}, 1
+  local fields, pos, size = {}, 1, #entry
   for i = 1, 6 do
-    local colon = string.find(entry, ':', pos, true)
-    local digits = colon and string.match(string.sub(entry, pos, colon - 1), '^%d+$')
-    local n = digits and tonumber(digits)
-    if not n or colon + n > #entry then return nil end
-    fields[i] = string.sub(entry, colon + 1, colon + n)
-    pos = colon + n + 1
+    local _, colon, digits = string.find(entry, '^(%d+):', pos) -- '^' anchors at pos
+    local last = colon and colon + tonumber(digits)
+    if not last or last > size then return nil end
+    fields[i] = string.sub(entry, colon + 1, last)
+    pos = last + 1
   end
-  if pos <= #entry or fields[1] == '' or not string.match(fields[3], '^%d$') or not string.match(fields[4], '^%d$') then
+  if pos <= size or fields[1] == '' or not string.find(fields[3], '^%d$') or not string.find(fields[4], '^%d$') then
     return nil
   end
   return fields
