@@ -41,7 +41,7 @@ def test_threads_enqueue_jobs_a_worker_runs(url: str, raw: redis.Redis) -> None:
     assert len({job_id for each in ids.values() for job_id in each}) == 160
     broker = app._sync_enqueue.__self__  # type: ignore[union-attr]
     assert isinstance(broker, RedisBroker)  # the blocking path, not the portal's loop
-    assert raw.zcard("qaio:{default}:ready:0") == 160
+    assert raw.zcard("qaio:{default}:ready:0") + raw.llen("qaio:{default}:intake") == 160
 
     taken = square.with_options(job_id="fixed").enqueue(x=3)
     again = square.with_options(job_id="fixed").enqueue(x=4)
@@ -93,7 +93,7 @@ def test_a_producer_waits_for_redis_to_come_back(server_factory: Callable[..., R
         late.join(30)
         assert created == [True] * 3
         with redis.Redis(port=server.port) as admin:
-            assert admin.zcard("qaio:{default}:ready:0") == 4
+            assert admin.zcard("qaio:{default}:ready:0") + admin.llen("qaio:{default}:intake") == 4
     finally:
         app.close()
 

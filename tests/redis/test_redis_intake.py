@@ -61,6 +61,27 @@ def test_a_sync_enqueue_goes_through_the_intake_and_is_a_job_like_any(url: str, 
         other.close()
 
 
+async def test_a_batch_goes_through_the_intake_as_one_job_would(url: str, raw: redis.Redis) -> None:
+    """A batch of jobs each of which a one-job enqueue would write with plain commands is written the
+    same way, sync or async: its entries in one RPUSH, in order. A batch with one job that needs the
+    script (here a higher priority) goes whole through enqueue.lua, which takes the intake in first."""
+    app, keep, order = recording(url)
+    try:
+        keep.enqueue(x=0)  # a broker's first write to a queue: enqueue.lua, which registers the queue
+        keep.enqueue_many([{"x": 1}, {"x": 2}])
+        assert (raw.zcard(READY), raw.llen(INTAKE)) == (1, 2)
+        await keep.aenqueue(x=3)  # the loop's own broker: its first write, so the script's
+        await keep.aenqueue_many([{"x": 4}, {"x": 5}])
+        assert (raw.zcard(READY), raw.llen(INTAKE)) == (4, 2)
+        mixed = [keep.with_options(priority=5).message({"x": 6}), *keep._messages([{"x": 7}])]
+        await app.aenqueue_messages(mixed, fresh_ids=True)
+        assert (raw.zcard(READY), raw.llen(INTAKE)) == (8, 0)
+        await asyncio.to_thread(run_worker, app)
+        assert order == [6, 0, 1, 2, 3, 4, 5, 7]
+    finally:
+        await app.aclose()
+
+
 def test_a_waiter_on_a_job_still_in_the_intake_gets_its_result(url: str, raw: redis.Redis) -> None:
     app, other = App(url, result_ttl=60), App(url)
     double = app.task(name="double")(lambda x: 2 * x)
@@ -101,16 +122,16 @@ def test_fifo_holds_when_the_intake_holds_more_than_a_script_takes_in(url: str, 
     app, keep, order = recording(url)
     try:
         keep.enqueue(x=0)
-        for x in range(1, 3501):
-            keep.enqueue(x=x)
-        keep.enqueue_many([{"x": 3501}, {"x": 3502}])  # takes in 1-1000; 2500 wait before these two
-        gone = keep.with_options(job_id="gone").enqueue(x=-1)  # takes in 1001-2000
-        keep.enqueue(x=3503)
+        keep.enqueue_many([{"x": x} for x in range(1, 4501)])
+        keep.with_options(job_id="a").enqueue(x=4501)  # takes in 1-1000; 3500 wait before it
+        keep.with_options(job_id="b").enqueue(x=4502)  # takes in 1001-2000
+        gone = keep.with_options(job_id="gone").enqueue(x=-1)  # takes in 2001-3000
+        keep.enqueue(x=4503)
         assert raw.llen(INTAKE) == 1500 + 3 + 1
-        assert gone.cancel()  # takes in 2001-3000: "gone" still waits in the intake
+        assert gone.cancel()  # takes in 3001-4000: "gone" still waits in the intake
         assert gone.status() is JobStatus.CANCELLED
         run_worker(app)
-        assert order == list(range(3504))
+        assert order == list(range(4504))
     finally:
         app.close()
 
@@ -133,6 +154,26 @@ def test_a_claim_leases_the_intake_head_as_it_takes_it_in(url: str, raw: redis.R
         assert app.portal.call(backend.reap()) == 3
         again = app.portal.call(backend.claim(["default"], limit=4, lease=5, wait=0))
         assert {d.job_id: d.deliveries for d in again} == {first.id: 2, jobs[0].id: 2, jobs[1].id: 2, jobs[2].id: 1}
+    finally:
+        app.close()
+
+
+def test_a_claim_its_ready_jobs_fill_leaves_the_intake_as_it_is(url: str, raw: redis.Redis) -> None:
+    """Jobs of priority 0 in the intake come after every ready job, so a claim that the ready jobs fill
+    takes nothing in; the next, which they do not fill, leases the intake's head after them."""
+    app = App(url, result_ttl=60)
+    noop = app.task(name="noop")(lambda: None)
+    try:
+        backend = app.portal.call(app.backend())
+        ready = [noop.enqueue(), *noop.enqueue_many([{}] * 2), noop.with_options(job_id="given").enqueue()]
+        waiting = noop.enqueue_many([{}] * 2)
+        assert (raw.zcard(READY), raw.llen(INTAKE)) == (4, 2)
+        got = app.portal.call(backend.claim(["default"], limit=3, lease=5, wait=0))
+        assert [d.job_id for d in got] == [job.id for job in ready[:3]]
+        assert (raw.zcard(READY), raw.llen(INTAKE)) == (1, 2)
+        got = app.portal.call(backend.claim(["default"], limit=3, lease=5, wait=0))
+        assert [d.job_id for d in got] == [ready[3].id, *(job.id for job in waiting)]
+        assert (raw.zcard(READY), raw.llen(INTAKE)) == (0, 0)
     finally:
         app.close()
 

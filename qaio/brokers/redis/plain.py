@@ -1,26 +1,63 @@
-"""A job written with two plain commands instead of enqueue.lua (docs/redis.md, "Writing a job with
-plain commands"): `RPUSH <intake> <entry>` and `ZADD <marker> LT 0 m`, sent as one buffer.
+"""Jobs written with plain commands instead of enqueue.lua (docs/redis.md, "Writing a job with plain
+commands"): `RPUSH <intake> <entry>...` per queue, then `ZADD <marker> LT 0 m` per level, sent as one
+buffer. A batch goes the same way as one job: one RPUSH of all its entries.
 
-The buffer is RESP around the entry, packed once per intake and marker: only the entry changes from
-call to call, and packing the two commands afresh was a tenth of a one-job enqueue's client time.
+The buffer is RESP around the entries, the commands' fixed parts packed once per key: only the entries
+change from call to call, and packing the commands afresh was a tenth of a one-job enqueue's client time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 
-from qaio.brokers.redis.keys import LEVELS
+from redis.asyncio.client import Pipeline
+
+from qaio.brokers.redis.keys import LEVELS, Keys
 from qaio.protocols import Enqueued
 
 
-def plain_write(intake: str, marker: str, entry: bytes) -> bytes:
-    """Both commands as one RESP buffer."""
-    before, after = _around(intake, marker)
-    return b"%s$%d\r\n%s\r\n%s" % (before, len(entry), entry, after)
+class PlainWrite:
+    """The plain commands that write `jobs`: an RPUSH of each intake's entries, in order, then a ZADD of
+    each marker (after the entries, so a worker the marker wakes finds them)."""
+
+    __slots__ = ("entries", "markers")
+
+    def __init__(self, keys: Keys, jobs: Iterable[Enqueued]) -> None:
+        self.entries: dict[str, list[bytes]] = {}
+        self.markers: dict[str, None] = {}
+        for job in jobs:
+            queued = self.entries.get(intake := keys.intake(job.queue))
+            if queued is None:
+                queued = self.entries[intake] = []
+            job_level = level(job)
+            queued.append(intake_entry(job, job_level))
+            self.markers[keys.marker(job.queue, job_level)] = None
+
+    @property
+    def replies(self) -> int:
+        return len(self.entries) + len(self.markers)
+
+    def packed(self) -> bytes:
+        """All the commands as one RESP buffer."""
+        parts: list[bytes] = []
+        for intake, queued in self.entries.items():
+            parts.append(b"*%d\r\n%s" % (len(queued) + 2, _rpush(intake)))
+            parts += [b"$%d\r\n%s\r\n" % (len(entry), entry) for entry in queued]
+        parts += map(_zadd, self.markers)
+        return b"".join(parts)
+
+    def queue_on(self, pipe: Pipeline) -> None:
+        """The same commands on a redis-py pipeline (the pooled client's, which retries across reconnects)."""
+        for intake, queued in self.entries.items():
+            pipe.rpush(intake, *queued)
+        for marker in self.markers:
+            pipe.zadd(marker, {"m": 0}, lt=True)
 
 
-def intake_entry(job: Enqueued) -> bytes:
-    """The job as an intake entry: netstrings of id, task, priority, level, enqueued_at and body."""
+def intake_entry(job: Enqueued, job_level: int) -> bytes:
+    """The job as an intake entry: netstrings of id, task, priority, level (`level(job)`, which the
+    caller has), enqueued_at and body."""
     job_id, task, enqueued_at, body = job.job_id.encode(), job.task.encode(), repr(job.enqueued_at).encode(), job.body
     return b"%d:%s%d:%s1:%d1:%d%d:%s%d:%s" % (
         len(job_id),
@@ -28,7 +65,7 @@ def intake_entry(job: Enqueued) -> bytes:
         len(task),
         task,
         priority(job),
-        level(job),
+        job_level,
         len(enqueued_at),
         enqueued_at,
         len(body),
@@ -45,11 +82,14 @@ def level(job: Enqueued) -> int:
 
 
 @lru_cache(maxsize=1024)
-def _around(intake: str, marker: str) -> tuple[bytes, bytes]:
-    """The RESP before the entry (RPUSH and the intake key) and after it (the whole ZADD)."""
-    before = b"*3\r\n" + _bulk(b"RPUSH") + _bulk(intake.encode())
-    after = b"*5\r\n" + b"".join(_bulk(part) for part in (b"ZADD", marker.encode(), b"LT", b"0", b"m"))
-    return before, after
+def _rpush(intake: str) -> bytes:
+    """RPUSH and the intake key, without the command's leading count (it depends on the entries)."""
+    return _bulk(b"RPUSH") + _bulk(intake.encode())
+
+
+@lru_cache(maxsize=1024)
+def _zadd(marker: str) -> bytes:
+    return b"*5\r\n" + b"".join(_bulk(part) for part in (b"ZADD", marker.encode(), b"LT", b"0", b"m"))
 
 
 def _bulk(value: bytes) -> bytes:

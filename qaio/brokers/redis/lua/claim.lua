@@ -10,7 +10,8 @@
 -- per group and call), pop the best ready entries, lease each (receipt, deliveries + 1, status started,
 -- leased zset by expiry), and re-arm the marker of every level that still has ready jobs so the next
 -- idle worker wakes (chained wake-ups). A worker on one queue whose ready jobs do not fill its batch
--- takes them all and leases the rest straight from the intake's head (intake_head, lease_head).
+-- takes them all and leases the rest straight from the intake's head (intake_head, lease_head); one
+-- whose ready jobs fill it takes nothing in (an intake entry of priority 0 comes after them all).
 -- With a token: first take back this worker's idle registrations and the jobs handed to it meanwhile
 -- (still leased to it); last, if it found nothing at all, register it as idle again (a busy worker is
 -- not handed jobs one by one: it claims them in batches).
@@ -116,14 +117,14 @@ local function lease_head(g, jobs)
 end
 
 -- A worker on one queue whose ready jobs do not fill its batch takes the rest from the intake's head;
--- otherwise the intake is taken in (up to 1000 entries), due delayed jobs made ready, and the batch
--- popped from the ready sets.
+-- otherwise the intake is taken in (up to 1000 entries; not when one queue's ready jobs fill the
+-- batch), due delayed jobs made ready, and the batch popped from the ready sets.
 local sources, waiting = ready_sources()
 local head = limit > waiting and n == 1 and intake_head(1, limit - waiting)
 if not head then
   local added = false -- whether the ready sets changed, so `sources` must be looked up again
   for g = 1, n do
-    added = absorb(g) > 0 or added
+    if n > 1 or waiting < limit then added = absorb(g) > 0 or added end
     local due = redis.call('ZRANGEBYSCORE', delayed_key(g), '-inf', now, 'LIMIT', 0, 1000)
     if #due > 0 then
       for _, id in ipairs(due) do make_ready(g, job_key(g, id), id) end
