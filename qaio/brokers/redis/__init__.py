@@ -250,16 +250,14 @@ class RedisBroker(InspectorMixin):
     def _enqueue_blocking(self, jobs: Sequence[Enqueued]) -> list[bool]:
         blocking = self._blocking
         assert blocking is not None, "blocking_enqueue() first"
-        created: list[bool] = []
-        for chunk in _chunks(jobs):
-            if self._plain_ok(chunk):
-                write = PlainWrite(self.keys, chunk)
-                blocking.send(write.packed(), write.replies)
-                created += self._written_plain(chunk)
-            else:
-                keys, args, register = self._enqueue_call(chunk, self._index_arg, registry=True, channel="")
-                created += self._enqueued(chunk, blocking.run("enqueue", keys, args), register)
-        return created
+        if len(jobs) > CHUNK:
+            return [ok for chunk in _chunks(jobs) for ok in self._enqueue_blocking(chunk)]
+        if self._plain_ok(jobs):
+            write = PlainWrite(self.keys, jobs)
+            blocking.send(write.packed(), write.replies)
+            return self._written_plain(jobs)
+        keys, args, register = self._enqueue_call(jobs, self._index_arg, registry=True, channel="")
+        return self._enqueued(jobs, blocking.run("enqueue", keys, args), register)
 
     def _plain_ok(self, jobs: Sequence[Enqueued]) -> bool:
         """Whether `jobs` may be written with plain commands (docs/redis.md) instead of enqueue.lua:
@@ -274,12 +272,13 @@ class RedisBroker(InspectorMixin):
         alone. A batch goes one way whole, so its jobs stay in order."""
         if self.cluster:
             return False
-        queues: set[str] = set()
+        queue = jobs[0].queue
         for job in jobs:
             if not job.fresh_id or job.eta > 0 or job.priority > 0:
                 return False
-            queues.add(job.queue)
-        return all(map(self._registered_lately, queues))
+            if job.queue != queue and not self._registered_lately(job.queue):
+                return False
+        return self._registered_lately(queue)
 
     async def _write_plain_async(self, jobs: Sequence[Enqueued]) -> list[bool]:
         """The plain commands over a free lane, else through the pooled client (which retries across
@@ -299,7 +298,8 @@ class RedisBroker(InspectorMixin):
         where = self._where
         if len(where) + len(jobs) > WHERE_CACHE:
             where.clear()
-        where.update((job.job_id, job.queue) for job in jobs)
+        for job in jobs:
+            where[job.job_id] = job.queue
         return [True] * len(jobs)
 
     async def _enqueue_cluster(self, jobs: Sequence[Enqueued]) -> list[bool]:

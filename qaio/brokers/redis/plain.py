@@ -13,8 +13,10 @@ from functools import lru_cache
 
 from redis.asyncio.client import Pipeline
 
-from qaio.brokers.redis.keys import LEVELS, Keys
+from qaio.brokers.redis.keys import GROUP_SUFFIXES, LEVELS, Keys
 from qaio.protocols import Enqueued
+
+INTAKE, MARKERS = GROUP_SUFFIXES.index("intake"), GROUP_SUFFIXES.index("marker:0")
 
 
 class PlainWrite:
@@ -26,13 +28,14 @@ class PlainWrite:
     def __init__(self, keys: Keys, jobs: Iterable[Enqueued]) -> None:
         self.entries: dict[str, list[bytes]] = {}
         self.markers: dict[str, None] = {}
+        queue = None
         for job in jobs:
-            queued = self.entries.get(intake := keys.intake(job.queue))
-            if queued is None:
-                queued = self.entries[intake] = []
+            if job.queue != queue:  # a batch is mostly one queue: its keys are looked up once
+                queue, group = job.queue, keys.group(job.queue)
+                queued = self.entries.setdefault(group[INTAKE], [])
             job_level = level(job)
             queued.append(intake_entry(job, job_level))
-            self.markers[keys.marker(job.queue, job_level)] = None
+            self.markers[group[MARKERS + job_level]] = None
 
     @property
     def replies(self) -> int:
