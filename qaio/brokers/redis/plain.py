@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 from redis.asyncio.client import Pipeline
 
@@ -28,14 +29,16 @@ class PlainWrite:
     def __init__(self, keys: Keys, jobs: Iterable[Enqueued]) -> None:
         self.entries: dict[str, list[bytes]] = {}
         self.markers: dict[str, None] = {}
-        queue = None
+        run: tuple[Any, ...] = ()
         for job in jobs:
-            if job.queue != queue:  # a batch is mostly one queue: its keys are looked up once
-                queue, group = job.queue, keys.group(job.queue)
+            # A batch is mostly one run of jobs that differ only in id and body: its keys and the
+            # entry's fields between those two are made once.
+            if job[2:8] != run:  # queue, task, priority, level, eta, enqueued_at
+                run, group, job_level = job[2:8], keys.group(job.queue), level(job)
                 queued = self.entries.setdefault(group[INTAKE], [])
-            job_level = level(job)
-            queued.append(intake_entry(job, job_level))
-            self.markers[group[MARKERS + job_level]] = None
+                self.markers[group[MARKERS + job_level]] = None
+                middle = middle_fields(job, job_level)
+            queued.append(intake_entry(job.job_id, middle, job.body))
 
     @property
     def replies(self) -> int:
@@ -58,22 +61,17 @@ class PlainWrite:
             pipe.zadd(marker, {"m": 0}, lt=True)
 
 
-def intake_entry(job: Enqueued, job_level: int) -> bytes:
-    """The job as an intake entry: netstrings of id, task, priority, level (`level(job)`, which the
-    caller has), enqueued_at and body."""
-    job_id, task, enqueued_at, body = job.job_id.encode(), job.task.encode(), repr(job.enqueued_at).encode(), job.body
-    return b"%d:%s%d:%s1:%d1:%d%d:%s%d:%s" % (
-        len(job_id),
-        job_id,
-        len(task),
-        task,
-        priority(job),
-        job_level,
-        len(enqueued_at),
-        enqueued_at,
-        len(body),
-        body,
-    )
+def intake_entry(job_id: str, middle: bytes, body: bytes) -> bytes:
+    """A job as an intake entry: netstrings of id, task, priority, level, enqueued_at and body, the four
+    in the middle being `middle_fields`."""
+    encoded = job_id.encode()
+    return b"%d:%s%s%d:%s" % (len(encoded), encoded, middle, len(body), body)
+
+
+def middle_fields(job: Enqueued, job_level: int) -> bytes:
+    """The netstrings of task, priority, level (`level(job)`, which the caller has) and enqueued_at."""
+    task, enqueued_at = job.task.encode(), repr(job.enqueued_at).encode()
+    return b"%d:%s1:%d1:%d%d:%s" % (len(task), task, priority(job), job_level, len(enqueued_at), enqueued_at)
 
 
 def priority(job: Enqueued) -> int:
