@@ -66,6 +66,15 @@ async def test_enqueue_claim_settle_roundtrip(app: App) -> None:
     assert await claim_one(backend) is None
 
 
+async def test_an_empty_batch_writes_nothing(app: App) -> None:
+    backend = await app.backend()
+    assert await backend.enqueue([]) == []
+    task = app.task(name="t")(lambda x: x)
+    assert await task.aenqueue_many([]) == []
+    assert await asyncio.to_thread(task.enqueue_many, []) == []
+    assert all(stats.queued == 0 for stats in await backend.queue_stats())
+
+
 async def test_job_id_is_unique_while_the_job_exists(app: App) -> None:
     backend = await app.backend()
     assert await backend.enqueue([make(app, job_id="same"), make(app, job_id="same")]) == [True, False]

@@ -167,6 +167,8 @@ class RedisBroker(InspectorMixin):
 
     # -- queue --
     async def enqueue(self, jobs: Sequence[Enqueued]) -> list[bool]:
+        if not jobs:
+            return []
         if len(jobs) > CHUNK:
             created: list[bool] = []
             for chunk in _chunks(jobs):
@@ -250,6 +252,8 @@ class RedisBroker(InspectorMixin):
     def _enqueue_blocking(self, jobs: Sequence[Enqueued]) -> list[bool]:
         blocking = self._blocking
         assert blocking is not None, "blocking_enqueue() first"
+        if not jobs:
+            return []
         if len(jobs) > CHUNK:
             return [ok for chunk in _chunks(jobs) for ok in self._enqueue_blocking(chunk)]
         if self._plain_ok(jobs):
