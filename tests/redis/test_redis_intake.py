@@ -73,7 +73,7 @@ async def test_a_batch_goes_through_the_intake_as_one_job_would(url: str, raw: r
         await keep.aenqueue(x=3)  # the loop's own broker: its first write, so the script's
         await keep.aenqueue_many([{"x": 4}, {"x": 5}])
         assert (raw.zcard(READY), raw.llen(INTAKE)) == (4, 2)
-        mixed = [keep.with_options(priority=5).message({"x": 6}), *keep._messages([{"x": 7}])]
+        mixed = [keep.with_options(priority=5).message({"x": 6}), keep.with_options(priority=0).message({"x": 7})]
         await app.aenqueue_messages(mixed, fresh_ids=True)
         assert (raw.zcard(READY), raw.llen(INTAKE)) == (8, 0)
         await asyncio.to_thread(run_worker, app)

@@ -148,11 +148,13 @@ class RedisBroker(InspectorMixin):
     def _heads(self, queues: Sequence[str]) -> list[str]:
         return [self.keys.head(queue) for queue in queues]
 
-    def _remember(self, job_id: str, queue: str) -> None:
+    def _remember(self, jobs: Sequence[Enqueued]) -> None:
+        """Where each of `jobs` lives, for `_locate`; the cache starts afresh when it would pass WHERE_CACHE."""
         where = self._where
-        if len(where) >= WHERE_CACHE:
+        if len(where) + len(jobs) > WHERE_CACHE:
             where.clear()
-        where[job_id] = queue
+        for job in jobs:
+            where[job.job_id] = job.queue
 
     async def _locate(self, job_id: str, *, cached: bool = True) -> str | None:
         """The job hash's key: from this process's cache, else from the id index, else from the index
@@ -235,9 +237,7 @@ class RedisBroker(InspectorMixin):
     def _enqueued(self, jobs: Sequence[Enqueued], created: Sequence[int], register: list[str]) -> list[bool]:
         """After enqueue.lua: the queues it registered, and where each new job lives."""
         self._mark_registered(register)
-        for job, ok in zip(jobs, created, strict=True):
-            if ok:
-                self._remember(job.job_id, job.queue)
+        self._remember([job for job, ok in zip(jobs, created, strict=True) if ok])
         return [bool(ok) for ok in created]
 
     def blocking_enqueue(self) -> Callable[[Sequence[Enqueued]], list[bool]] | None:
@@ -299,11 +299,7 @@ class RedisBroker(InspectorMixin):
         return self._written_plain(jobs)
 
     def _written_plain(self, jobs: Sequence[Enqueued]) -> list[bool]:
-        where = self._where
-        if len(where) + len(jobs) > WHERE_CACHE:
-            where.clear()
-        for job in jobs:
-            where[job.job_id] = job.queue
+        self._remember(jobs)
         return [True] * len(jobs)
 
     async def _enqueue_cluster(self, jobs: Sequence[Enqueued]) -> list[bool]:
