@@ -61,6 +61,16 @@ for _, v in ipairs(handed) do out[#out + 1] = v end
 local until_ms = now + lease
 local leases = {}
 
+-- Lease job `id` of group g to this claim (`fields`: a hash written along, see lease_job) and add it to
+-- the reply: id, body, deliveries, group.
+local function claimed(g, jk, id, body, deliveries, fields)
+  lease_job(g, jk, id, deliveries, receipt, now_s, until_ms, leases, fields)
+  out[#out + 1] = id
+  out[#out + 1] = body
+  out[#out + 1] = deliveries
+  out[#out + 1] = g
+end
+
 -- Non-empty ready zsets this worker may take from ({ key, group }), and how many jobs they hold.
 local function ready_sources()
   local sources, count = {}, 0
@@ -104,12 +114,7 @@ local function lease_head(g, jobs)
     local id = f[1]
     local jk = job_key(g, id)
     if taken_in_new(id, jk) then
-      local fields = { 'b', f[6], 't', f[2], 'p', '0', 'l', f[4], 'e', f[5] }
-      lease_job(g, jk, id, 1, receipt, now_s, until_ms, leases, fields)
-      out[#out + 1] = id
-      out[#out + 1] = f[6]
-      out[#out + 1] = 1
-      out[#out + 1] = g
+      claimed(g, jk, id, f[6], 1, { 'b', f[6], 't', f[2], 'p', '0', 'l', f[4], 'e', f[5] })
     end
   end
   -- More wait: wake the next idle worker, as a claim that leaves ready jobs does.
@@ -142,12 +147,7 @@ for _, p in ipairs(picked) do
   local f = redis.call('HMGET', jk, 'b', 'd')
   local body = f[1]
   if body then -- a missing hash is a purged job's stale entry
-    local deliveries = (tonumber(f[2]) or 0) + 1
-    lease_job(g, jk, id, deliveries, receipt, now_s, until_ms, leases)
-    out[#out + 1] = id
-    out[#out + 1] = body
-    out[#out + 1] = deliveries
-    out[#out + 1] = g
+    claimed(g, jk, id, body, (tonumber(f[2]) or 0) + 1)
   end
 end
 if head then lease_head(1, head) end
