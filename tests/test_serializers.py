@@ -70,3 +70,43 @@ async def test_a_registered_codec_is_used_by_name() -> None:
 def test_unknown_codec_names_the_known_ones() -> None:
     with pytest.raises(ConfigError, match=r"known: .*json.*msgpack"):
         App("memory://", serializer="yaml")
+
+
+async def test_a_result_the_codec_refuses_fails_the_job_once(sqlite_url: str) -> None:
+    """msgpack refuses integers of 2**64 and more with OverflowError, and a user codec may raise any
+    error: the job must still end (failed, once), not be run again at every lease."""
+
+    class Strict:
+        name = "strict-json"
+
+        def dumps(self, obj: Any) -> bytes:
+            if obj == "refused":
+                raise RuntimeError("this codec refuses it")
+            return orjson.dumps(obj)
+
+        def loads(self, data: bytes) -> Any:
+            return orjson.loads(data)
+
+    register("strict-json", Strict)
+    refused = {"msgpack": 2**64, "strict-json": "refused"}
+    runs: list[str] = []
+    for codec in refused:
+        app = App(sqlite_url, serializer=codec)
+
+        @app.task(name=f"give-{codec}")
+        async def give(codec: str) -> Any:
+            runs.append(codec)
+            return refused[codec]
+
+        job = await give.aenqueue(codec=codec)
+        await asyncio.wait_for(Worker(app, burst=True).run(), 20)
+        state = await job.astate()
+        assert state is not None and state.status.value == "failed", codec
+        assert "result cannot be serialised" in (state.error or "") and runs.count(codec) == 1, codec
+        await app.aclose()
+
+
+def test_msgpack_refuses_too_large_integers_as_an_enqueue_error() -> None:
+    app = App("memory://", serializer="msgpack")
+    with pytest.raises(EnqueueError, match="msgpack"):
+        app.serializer.dumps(2**64)

@@ -54,7 +54,7 @@ class MsgpackSerializer:
     def dumps(self, obj: Any) -> bytes:
         try:
             return self._packb(obj)  # type: ignore[no-any-return]
-        except TypeError as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: an int of 2**64 or more
             raise EnqueueError(f"cannot serialise to msgpack: {exc}") from exc
 
     def loads(self, data: bytes) -> Any:

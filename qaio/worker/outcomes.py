@@ -27,6 +27,15 @@ def dead(delivery: Delivery, message: Message | None, worker: str, reason: str) 
     return Settlement(delivery, Action.DEAD, state_of(message, JobStatus.DEAD, worker, error=reason))
 
 
+def describe(exc: BaseException) -> str:
+    """`Type: message`, even for an exception whose str() raises (else the job's outcome is lost)."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = "<str() of the exception failed>"
+    return f"{type(exc).__name__}: {text}"
+
+
 def failure(
     delivery: Delivery,
     message: Message,
@@ -36,7 +45,7 @@ def failure(
     serializer: Serializer,
 ) -> Settlement:
     """Retry while attempts remain (or when the task asked to); else failed, or dead if it had retries."""
-    error = f"{type(exc).__name__}: {exc}"
+    error = describe(exc)
     formatted = exc.formatted if isinstance(exc, TaskError) else traceback.format_exc()
     options = task.options
     if isinstance(exc, Retry) or message.attempt <= options.retries:

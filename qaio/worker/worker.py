@@ -20,7 +20,7 @@ from typing import Any
 
 from qaio.app import App
 from qaio.context import JobContext, _current, progress_sink
-from qaio.errors import DecodeError, EnqueueError
+from qaio.errors import DecodeError
 from qaio.message import Message, decode
 from qaio.protocols import Action, Backend, Delivery, Settlement, WorkerInfo
 from qaio.status import JobStatus
@@ -252,7 +252,7 @@ class Worker:
             return Settlement(delivery, Action.ACK, state)
         try:
             return Settlement(delivery, Action.ACK, state, result=self.app.serializer.dumps(result))
-        except (EnqueueError, TypeError, ValueError) as exc:
+        except Exception as exc:  # any codec error (msgpack: OverflowError): else no outcome is settled
             state.status, state.error = JobStatus.FAILED, f"result cannot be serialised: {exc}"
             return Settlement(delivery, Action.ACK, state)
 
