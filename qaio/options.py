@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -59,8 +60,8 @@ class TaskOptions:
             raise ConfigError(f"retries must be a non-negative int, got {self.retries!r}")
         for name in ("timeout", "ttl"):
             value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ConfigError(f"{name} must be positive seconds, got {value!r}")
+            if value is not None and not 0 < value < math.inf:  # NaN and inf too: JSON has neither
+                raise ConfigError(f"{name} must be finite positive seconds, got {value!r}")
         if self.rate_limit is not None:
             from qaio.limits.rates import parse_rate
 

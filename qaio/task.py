@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,12 +41,14 @@ class CallOptions:
             value = getattr(self, name)
             if value is not None:
                 check_range(name, value)
-        if self.delay is not None and self.delay < 0:
-            raise ConfigError(f"delay must be >= 0 seconds, got {self.delay}")
+        if self.delay is not None and not 0 <= self.delay < math.inf:  # NaN, inf: JSON would carry a null eta
+            raise ConfigError(f"delay must be finite seconds >= 0, got {self.delay}")
+        if self.eta is not None and not isinstance(self.eta, datetime) and not math.isfinite(self.eta):
+            raise ConfigError(f"eta must be a finite Unix time or a datetime, got {self.eta}")
         if self.delay is not None and self.eta is not None:
             raise ConfigError("give delay or eta, not both")
-        if self.ttl is not None and not self.ttl > 0:
-            raise ConfigError(f"ttl must be positive seconds, got {self.ttl}")
+        if self.ttl is not None and not 0 < self.ttl < math.inf:
+            raise ConfigError(f"ttl must be finite positive seconds, got {self.ttl}")
         if self.job_id is not None and (not isinstance(self.job_id, str) or not self.job_id):
             raise ConfigError(f"job_id must be a non-empty string, got {self.job_id!r}")
 

@@ -91,6 +91,9 @@ def test_cancel_and_purge(runner: CliRunner) -> None:
 def test_friendly_errors(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["enqueue", "t", "not json"])
     assert result.exit_code != 0 and "KWARGS must be a JSON object" in result.output
+    for delay in ("nan", "inf", "-1"):
+        result = runner.invoke(cli, ["enqueue", "t", "{}", "--delay", delay])
+        assert result.exit_code != 0 and "--delay must be finite seconds >= 0" in result.output
     result = runner.invoke(
         cli,
         [

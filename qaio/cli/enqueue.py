@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 
@@ -47,6 +48,8 @@ def enqueue(
         raise EnqueueError(f"KWARGS must be a JSON object: {exc}") from None
     if not isinstance(arguments, dict):
         raise EnqueueError("KWARGS must be a JSON object, like '{\"x\": 1}'")
+    if not 0 <= delay < math.inf:
+        raise EnqueueError(f"--delay must be finite seconds >= 0, got {delay}")
     if job_id and count > 1:
         raise EnqueueError("--job-id names one job; drop it or --count")
     app = resolve_app(app_ref, url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import threading
 import time
 
@@ -278,7 +279,38 @@ async def test_bad_input_fails_before_anything_is_written(app: App) -> None:
         await typed.aenqueue(path=object(), width=1)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="priority"):
         typed.with_options(priority=11)
+    for bad in (math.nan, math.inf, -1.0):  # a NaN delay would reach the broker as a null eta
+        with pytest.raises(ConfigError, match="delay"):
+            typed.with_options(delay=bad)
+    for bad in (math.nan, math.inf):
+        with pytest.raises(ConfigError, match="eta"):
+            typed.with_options(eta=bad)
+        with pytest.raises(ConfigError, match="ttl"):
+            typed.with_options(ttl=bad)
+        with pytest.raises(ConfigError, match="timeout"):
+            app.task(timeout=bad)(lambda: None)
     assert await (await app.backend()).queue_stats() == []
+
+
+async def test_an_exception_whose_text_fails_still_ends_the_job_once(app: App) -> None:
+    """The outcome of a job whose exception's str() raises must still be stored: lost, the job would run
+    again at every lease and die as poison."""
+    runs: list[int] = []
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    @app.task
+    def unprintable() -> None:
+        runs.append(1)
+        raise Unprintable
+
+    job = await unprintable.aenqueue()
+    await drain(app)
+    state = await job.astate()
+    assert state is not None and state.status is JobStatus.FAILED
+    assert state.error == "Unprintable: <str() of the exception failed>" and runs == [1]
 
 
 async def test_the_sync_api_works_beside_a_worker(app: App) -> None:
