@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ParamSpec, TypeVar, overload
 
 from qaio._sync import Portal
-from qaio.brokers import open_backend
+from qaio.brokers import open_backend, redacted
 from qaio.errors import ConfigError, EnqueueError
 from qaio.job import Job
 from qaio.message import Message, encode
@@ -65,7 +65,7 @@ class App:
         open_backend(url, serializer=self.serializer, result_ttl=result_ttl)  # fail fast on a bad URL
 
     def __repr__(self) -> str:
-        return f"<App {self.url} tasks={len(self.tasks)}>"
+        return f"<App {redacted(self.url)} tasks={len(self.tasks)}>"
 
     # -- declaring tasks --
     @overload

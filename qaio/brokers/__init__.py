@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from qaio.errors import ConfigError
 from qaio.protocols import Backend
 from qaio.serializers import Serializer
 
 SCHEMES = ("memory", "sqlite", "redis", "rediss")
+
+
+def redacted(url: str) -> str:
+    """`url` with its password (in the userinfo or a `password=` query argument) replaced by `***`, for
+    reprs, errors and CLI output: a broker URL is configuration, its password a secret."""
+    try:
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        if parts.password is None and all(key != "password" for key, _ in query):
+            return url
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
+        query = [(key, "***" if key == "password" else value) for key, value in query]
+        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*")))
+    except ValueError:
+        return "<unparsable URL>"
 
 
 def open_backend(url: str, *, serializer: Serializer, result_ttl: float) -> Backend:
@@ -25,11 +42,11 @@ def open_backend(url: str, *, serializer: Serializer, result_ttl: float) -> Back
         path = url.split("://", 1)[1].split("?", 1)[0]
         path = path[1:] if path.startswith("/") else path
         if not path:
-            raise ConfigError(f"{url!r} names no file; try sqlite:///qaio.db")
+            raise ConfigError(f"{redacted(url)!r} names no file; try sqlite:///qaio.db")
         options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         synchronous = options.pop("synchronous", "NORMAL").upper()
         if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA") or options:
-            raise ConfigError(f"bad sqlite URL options in {url!r}; known: synchronous=NORMAL|FULL")
+            raise ConfigError(f"bad sqlite URL options in {redacted(url)!r}; known: synchronous=NORMAL|FULL")
         return SqliteBroker(path, serializer=serializer, result_ttl=result_ttl, synchronous=synchronous)
     if scheme in ("redis", "rediss"):
         try:
@@ -37,4 +54,4 @@ def open_backend(url: str, *, serializer: Serializer, result_ttl: float) -> Back
         except ImportError as exc:
             raise ConfigError(f"{scheme}:// needs: pip install 'qaio[redis]' ({exc})") from exc
         return RedisBroker(url, serializer=serializer, result_ttl=result_ttl)
-    raise ConfigError(f"unknown broker URL {url!r}; schemes: {', '.join(s + '://' for s in SCHEMES)}")
+    raise ConfigError(f"unknown broker URL {redacted(url)!r}; schemes: {', '.join(s + '://' for s in SCHEMES)}")

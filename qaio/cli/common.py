@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -37,7 +38,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def friendly(fn: Callable[..., T]) -> Callable[..., T]:
-    """Turn qaio's own errors into one red line and exit code 2, instead of a traceback."""
+    """Turn qaio's own errors, and the broker client's (a refused login, an unreachable host), into one
+    red line and exit code 2, instead of a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
@@ -45,5 +47,18 @@ def friendly(fn: Callable[..., T]) -> Callable[..., T]:
             return fn(*args, **kwargs)
         except QaioError as exc:
             raise click.ClickException(str(exc)) from None
+        except Exception as exc:
+            if not _broker_error(exc):
+                raise
+            raise click.ClickException(f"broker error: {type(exc).__name__}: {exc}") from None
 
     return wrapper
+
+
+def _broker_error(exc: Exception) -> bool:
+    """An error of a broker's client library; looked up in sys.modules, as only a loaded client raises."""
+    bases = [getattr(sys.modules.get(name), base, None) for name, base in _CLIENT_ERRORS]
+    return isinstance(exc, tuple(base for base in bases if isinstance(base, type)))
+
+
+_CLIENT_ERRORS = (("redis.exceptions", "RedisError"), ("sqlite3", "Error"))

@@ -10,6 +10,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from qaio.brokers import redacted
 from qaio.cli.common import app_option, friendly, resolve_app, run, url_option
 from qaio.status import JobStatus
 
@@ -34,7 +35,7 @@ def info(app_ref: str | None, url: str, as_json: bool) -> None:
             click.echo(
                 orjson.dumps(
                     {
-                        "url": app.url,
+                        "url": redacted(app.url),
                         "queues": [dataclasses.asdict(q) for q in queues],
                         "statuses": by_status,
                         "workers": [w.to_dict() for w in workers],
@@ -44,7 +45,7 @@ def info(app_ref: str | None, url: str, as_json: bool) -> None:
             )
             return
         console = Console()
-        table = Table("queue", "ready", "scheduled", "running", "dead", title=f"queues on {app.url}")
+        table = Table("queue", "ready", "scheduled", "running", "dead", title=f"queues on {redacted(app.url)}")
         for q in queues:
             table.add_row(q.queue, str(q.queued), str(q.scheduled), str(q.running), str(q.dead))
         console.print(table)

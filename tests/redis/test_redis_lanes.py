@@ -12,8 +12,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 import redis
+from click.testing import CliRunner
 from redis_servers import RedisServer, SecureRedisServer
 from test_redis_broker import SERIALIZER, job, succeeded
 
@@ -21,6 +23,7 @@ from qaio import App, Worker
 from qaio.brokers.redis import RedisBroker
 from qaio.brokers.redis.connection import Lane, parse
 from qaio.brokers.redis.scripts import source
+from qaio.cli.main import cli
 from qaio.protocols import Action, Settlement
 
 
@@ -143,6 +146,16 @@ async def test_tls_with_an_acl_user_and_a_db_number(tmp_path: Path) -> None:
                 await asyncio.to_thread(blocking, [job()])
         finally:
             await wrong.close()
+        # The password is a secret: never in a repr, the CLI's output or its errors (one line, no traceback).
+        assert SecureRedisServer.PASSWORD not in repr(app) and ":***@" in repr(app)
+        runner = CliRunner()
+        shown = await asyncio.to_thread(runner.invoke, cli, ["info", "--json", "--url", server.url])
+        assert shown.exit_code == 0 and SecureRedisServer.PASSWORD not in shown.output, shown.output
+        assert orjson.loads(shown.output)["url"].startswith(f"rediss://{SecureRedisServer.USER}:***@")
+        wrong_url = server.url.replace(":s3cret@", ":wrong@")
+        refused = await asyncio.to_thread(runner.invoke, cli, ["info", "--url", wrong_url])
+        assert refused.exit_code == 1 and "broker error: AuthenticationError" in refused.output, refused.output
+        assert "Traceback" not in refused.output and ":wrong@" not in refused.output
     finally:
         worker.stop()
         await asyncio.wait_for(running, 10)

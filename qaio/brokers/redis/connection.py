@@ -21,6 +21,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import AuthenticationError, ConnectionError, NoScriptError, ResponseError, TimeoutError
 
+from qaio.brokers import redacted
 from qaio.errors import ConfigError
 
 T = TypeVar("T")
@@ -52,14 +53,14 @@ class RedisUrl:
 def parse(url: str) -> RedisUrl:
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss"):
-        raise ConfigError(f"not a Redis URL: {url!r}")
+        raise ConfigError(f"not a Redis URL: {redacted(url)!r}")
     query = parse_qsl(parts.query, keep_blank_values=True)
     ours = {name: value for name, value in query if name in ("cluster", "prefix")}
     rest = [(name, value) for name, value in query if name not in ours]
     cluster = ours.get("cluster", "0").lower() in ("1", "true", "yes")
     prefix = ours.get("prefix", "qaio")
     if not prefix or "{" in prefix or "}" in prefix:
-        raise ConfigError(f"bad prefix in {url!r}: must be non-empty and free of braces")
+        raise ConfigError(f"bad prefix in {redacted(url)!r}: must be non-empty and free of braces")
     return RedisUrl(urlunsplit(parts._replace(query=urlencode(rest))), cluster, prefix)
 
 
