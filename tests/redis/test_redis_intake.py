@@ -241,12 +241,14 @@ def test_an_entry_that_is_not_one_is_dead_lettered_and_the_worker_goes_on(url: s
         double.enqueue(x=1)
         raw.rpush(INTAKE, b"3:abc2:xx")  # a producer in another language erred: two fields, not six
         raw.rpush(INTAKE, b"1:a4:nope1:x1:01:01:0")  # priority not a digit
+        for stamp in (b"abc", b"nan", b"0x10"):  # enqueued_at not a number: every state read would fail on it
+            raw.rpush(INTAKE, b"1:b4:nope1:01:0%d:%b2:{}" % (len(stamp), stamp))
         good = double.enqueue(x=21)
         run_worker(app)
         assert good.result(timeout=5) == 42
         backend = app.portal.call(app.backend())
         dead = app.portal.call(backend.list_jobs(queue="default", status=JobStatus.DEAD, limit=10))
-        assert sorted(job_id[:10] for job_id, _ in dead) == ["malformed-"] * 2
+        assert sorted(job_id[:10] for job_id, _ in dead) == ["malformed-"] * 5
         assert all(state.error and "cannot decode" in state.error for _, state in dead), dead
     finally:
         app.close()

@@ -75,6 +75,8 @@ local function parse_intake(entry)
   if pos <= size or fields[1] == '' or not string.find(fields[3], '^%d$') or not string.find(fields[4], '^%d$') then
     return nil
   end
+  -- enqueued_at becomes the hash's 'e', which every read of the job's state parses as a number
+  if string.find(fields[5], '[^%d%.eE+%-]') or not tonumber(fields[5]) then return nil end
   return fields
 end
 
