@@ -251,6 +251,46 @@ async def test_a_job_handed_to_a_worker_that_died_is_delivered_again(url: str) -
         await dead.close()
 
 
+async def test_a_handed_job_taken_back_by_a_claim_gets_the_claims_lease(url: str, raw: redis.Redis) -> None:
+    """A job handed to a worker between two of its claims is taken back by the next claim, leased anew:
+    with the hand-off's lease, run out but not reaped yet, any reaper would give it to a second worker."""
+    worker, other = (RedisBroker(url, serializer=SERIALIZER) for _ in range(2))
+    await worker.connect()
+    await other.connect()
+    try:
+        assert await worker.claim(["default"], limit=1, lease=0.2, wait=0.05) == []  # registers as idle
+        item = job()
+        await other.enqueue([item])  # handed to `worker`, leased for 0.2 s
+        await asyncio.sleep(0.3)
+        (taken,) = await worker.claim(["default"], limit=1, lease=30, wait=0)
+        assert taken.job_id == item.job_id and taken.deliveries == 1
+        expiry = raw.zscore(f"{worker.keys.prefix}:{{default}}:leased", item.job_id)
+        assert expiry is not None and expiry > time.time() * 1000 + 20_000
+        assert await other.reap() == 0 and await other.claim(["default"], limit=1, lease=5, wait=0) == []
+    finally:
+        await other.close()
+        await worker.close()
+
+
+async def test_an_idle_worker_is_registered_for_no_more_hand_offs_than_it_has_slots(url: str, raw: redis.Redis) -> None:
+    """Each registration takes one hand-off: a worker with one free slot on two queues registers in one,
+    or it would be handed a job it cannot start, whose lease then runs out and costs it a delivery."""
+    worker, producer = (RedisBroker(url, serializer=SERIALIZER) for _ in range(2))
+    await worker.connect()
+    await producer.connect()
+    try:
+        assert await worker.claim(["qa", "qb"], limit=1, lease=5, wait=0.05) == []
+        assert [raw.zcard(f"{worker.keys.prefix}:{{{q}}}:idle") for q in ("qa", "qb")] == [1, 0]
+        first, second = job("qa"), job("qb")
+        await producer.enqueue([first, second])  # the first is handed; the second waits in its ready set
+        assert raw.zcard(f"{worker.keys.prefix}:{{qb}}:ready:0") == 1
+        (taken,) = await worker.claim(["qa", "qb"], limit=1, lease=5, wait=0)
+        assert taken.job_id == first.job_id
+    finally:
+        await producer.close()
+        await worker.close()
+
+
 async def test_a_stopping_worker_gives_handed_jobs_back(url: str) -> None:
     """A worker that closes drops its idle registration and returns what was handed to it, unrun."""
     leaving, staying = (RedisBroker(url, serializer=SERIALIZER) for _ in range(2))

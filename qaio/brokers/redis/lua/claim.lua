@@ -13,8 +13,9 @@
 -- takes them all and leases the rest straight from the intake's head (intake_head, lease_head); one
 -- whose ready jobs fill it takes nothing in (an intake entry of priority 0 comes after them all).
 -- With a token: first take back this worker's idle registrations and the jobs handed to it meanwhile
--- (still leased to it); last, if it found nothing at all, register it as idle again (a busy worker is
--- not handed jobs one by one: it claims them in batches).
+-- (still leased to it, leased anew from now); last, if it found nothing at all, register it as idle
+-- again, in at most `limit` of its queues (a busy worker is not handed jobs one by one: it claims them
+-- in batches).
 local now, now_s = clock()
 local limit, lease, max_level, receipt = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local token, register, idle_ttl = ARGV[6] or '', ARGV[7] == '1', tonumber(ARGV[8] or '0')
@@ -26,6 +27,8 @@ if token ~= '' then
     for _, taken in ipairs(take_back(g, token)) do
       handed[#handed + 1] = taken[1]
       handed[#handed + 1] = g
+      -- Its lease dates from the hand-off and may have run out unreaped: lease it anew, as for a claimed job.
+      redis.call('ZADD', leased_key(g), 'XX', now + lease, taken[2])
     end
   end
   limit = limit - #handed / 2
@@ -164,7 +167,8 @@ if token ~= '' and register and #out == 3 then
   for g = 1, n do
     -- Registrations that ran out (their workers died) go here, not at a settle's: that is on a round trip's path.
     redis.call('ZREMRANGEBYSCORE', idle_key(g), '-inf', '(' .. now)
-    register_idle(g, token, max_level, lease, now, idle_ttl)
+    -- In at most `limit` queues: each registration takes one hand-off, and the worker has `limit` free slots.
+    if g <= limit then register_idle(g, token, max_level, lease, now, idle_ttl) end
   end
 end
 
