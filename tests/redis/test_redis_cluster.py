@@ -76,6 +76,23 @@ async def test_enqueue_claim_settle_state_on_a_cluster(broker: RedisBroker) -> N
     assert await broker.enqueue([job("alpha", job_id=got[0].job_id)]) == [True]
 
 
+async def test_two_producers_of_one_id_create_one_job_on_a_cluster(broker: RedisBroker) -> None:
+    """The id is reserved on its own node before the job is written on the queue's: a producer that
+    finds a reservation without a job takes it over (its owner may have died between the two steps).
+    If the owner was only slow, its late write must leave the job alone, which may be running by then."""
+    keys = broker.keys
+    first = job("alpha", job_id="contested")
+    assert await broker.client.set(keys.index(first.job_id), keys.job("alpha", first.job_id), nx=True)
+    # The first producer stalls here, between its two steps; a second one enqueues the same id.
+    assert await broker.enqueue([job("alpha", job_id=first.job_id)]) == [True]
+    (running,) = await broker.claim(["alpha"], limit=1, lease=30, wait=0)
+    assert await broker._enqueue([first], "", registry=False) == [False]  # the first producer's second step
+    state = await broker.get_state(first.job_id)
+    assert state is not None and state.status is JobStatus.STARTED
+    assert await broker.claim(["alpha"], limit=1, lease=30, wait=0) == []
+    assert await broker.extend([running], 30) == [True]
+
+
 async def test_cancel_and_blocking_on_a_cluster(broker: RedisBroker) -> None:
     queued, running = job("alpha"), job("gamma")
     await broker.enqueue([queued, running])

@@ -304,8 +304,9 @@ class RedisBroker(InspectorMixin):
 
     async def _enqueue_cluster(self, jobs: Sequence[Enqueued]) -> list[bool]:
         """Reserve the ids in the index first (SET NX, it may live on another node), then write each
-        queue's jobs with one script call. An index entry whose job hash is gone (a producer died
-        between the two steps) is taken over."""
+        queue's jobs with one script call. An index entry whose job hash is missing (a producer died
+        between the two steps, or is still between them) is taken over; enqueue.lua then leaves alone
+        a job of that id written meanwhile, so one of two racing producers creates it."""
         keys = self.keys
         async with self.client.pipeline() as pipe:
             for job in jobs:
@@ -313,9 +314,12 @@ class RedisBroker(InspectorMixin):
             reserved = list(await pipe.execute())
         for i, job in enumerate(jobs):
             if not reserved[i]:
-                held = await self.client.get(keys.index(job.job_id))
-                if held is None or not await self.client.exists(held.decode()):
-                    await self.client.set(keys.index(job.job_id), keys.job(job.queue, job.job_id))
+                index, job_key = keys.index(job.job_id), keys.job(job.queue, job.job_id)
+                held = await self.client.get(index)
+                if held is None:  # gone since (expired, purged): reserve it as the first step would
+                    reserved[i] = bool(await self.client.set(index, job_key, nx=True))
+                elif not await self.client.exists(held.decode()):
+                    await self.client.set(index, job_key)
                     reserved[i] = True
         await self._register_queues(job.queue for job in jobs)
         created = [False] * len(jobs)

@@ -107,9 +107,13 @@ while i <= #ARGV do
   for j = i + 7, i + 5 + 2 * count, 2 do
     local id, body = ARGV[j], ARGV[j + 1]
     local jk = job_key(g, id)
-    if index == '' or reserved or redis.call('SET', index .. id, jk, 'NX') then
-      -- On a Cluster the client reserved the id; a hash still there is an expired job's remains.
-      if index == '' then redis.call('DEL', jk) end
+    -- On a Cluster the client reserved the id (or took over a reservation whose job it found missing): a
+    -- hash there is a finished job's remains, or a job another producer wrote meanwhile, which it keeps.
+    local status = index == '' and redis.call('HGET', jk, 's')
+    if status and not FINISHED[status] then
+      created[#created + 1] = 0
+    elseif index == '' or reserved or redis.call('SET', index .. id, jk, 'NX') then
+      if status then redis.call('DEL', jk) end
       if reply == '' then
         redis.call('HSET', jk, 'b', body, 't', task, 'p', priority, 'l', level, 'e', enqueued_at, 's', 'queued')
       else
