@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -13,6 +16,7 @@ import click
 from qaio.cli.common import friendly
 from qaio.loader import load_app
 from qaio.worker import Worker
+from qaio.worker.executors import task_threads
 
 
 @click.command()
@@ -67,6 +71,22 @@ def worker(
         await app.aclose()
 
     run_on(loop, main())
+    exit_past_stuck_threads()
+
+
+def exit_past_stuck_threads() -> None:
+    """Exit now if a sync task's thread still runs past its timeout or the grace: its job was failed or
+    released already, and the interpreter's exit would wait for that thread however long it takes."""
+    deadline = time.monotonic() + 0.5
+    for thread in task_threads():
+        thread.join(max(deadline - time.monotonic(), 0))  # idle pool threads end at once
+    stuck = len(task_threads())
+    if stuck:
+        logging.getLogger("qaio.worker").warning("exiting with %d task thread(s) still running", stuck)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def run_on(loop: str, main: Coroutine[Any, Any, None]) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import threading
 import traceback
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from qaio.context import JobContext, _current
@@ -38,23 +39,47 @@ async def run_async(fn: Callable[..., Any], kwargs: Mapping[str, Any], timeout: 
         raise TaskTimeout(f"timed out after {timeout} s (cancelled)") from None
 
 
+THREAD_PREFIX = "qaio-task"
+
+
+def task_threads() -> list[threading.Thread]:
+    """The live threads of every ThreadExecutor of this process."""
+    return [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX) and t.is_alive()]
+
+
 class ThreadExecutor:
-    """Sync tasks in a thread pool sized to the worker's concurrency."""
+    """Sync tasks in a thread pool sized to the worker's concurrency, plus one thread for each call that
+    still runs past its timeout (a thread cannot be stopped)."""
 
     def __init__(self, size: int) -> None:
-        self._pool = ThreadPoolExecutor(size, thread_name_prefix="qaio-task")
+        self._pool = ThreadPoolExecutor(size, thread_name_prefix=THREAD_PREFIX)
+        self._resizing = threading.Lock()  # _abandon runs on the loop, _give_back in the ending thread
 
     async def run(self, fn: Callable[..., Any], kwargs: Mapping[str, Any], timeout: float | None) -> Any:
         loop = asyncio.get_running_loop()
         # copy_context carries the job context (report_progress) into the thread.
         call = functools.partial(contextvars.copy_context().run, fn, **kwargs)
-        future = loop.run_in_executor(self._pool, call)
         if timeout is None:
-            return await future
+            return await loop.run_in_executor(self._pool, call)
+        started = self._pool.submit(call)
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(asyncio.wrap_future(started, loop=loop), timeout)
         except asyncio.TimeoutError:
+            if not started.done():
+                self._abandon(started)
             raise TaskTimeout(f"timed out after {timeout} s (the thread's late result is ignored)") from None
+
+    def _abandon(self, running: Future[Any]) -> None:
+        """The timed-out call keeps its thread: the pool gets one more until it returns, or the next jobs
+        would wait behind it (and time out without having started). ThreadPoolExecutor has no public
+        way to resize; it reads `_max_workers` each time it decides whether to start a thread."""
+        with self._resizing:
+            self._pool._max_workers += 1
+        running.add_done_callback(self._give_back)
+
+    def _give_back(self, _: Future[Any]) -> None:
+        with self._resizing:
+            self._pool._max_workers -= 1
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -23,6 +23,14 @@ async def sleepy(seconds: float, marker: str) -> int:
     return os.getpid()
 
 
+@app.task
+def stuck(seconds: float, marker: str) -> None:
+    """A sync task (in the thread pool) that notes its start, then blocks as a read without a timeout would."""
+    with Path(marker).open("a") as out:
+        out.write(f"{os.getpid()}\n")
+    time.sleep(seconds)
+
+
 @app.task(cpu_bound=True, timeout=1.0)
 def spin(seconds: float) -> int:
     """Burns CPU in the process pool; past its timeout the child is killed."""

@@ -151,6 +151,28 @@ async def test_sync_timeout_fails_the_job_and_ignores_the_late_result(app: App) 
     assert (await job.astate()).status is JobStatus.FAILED  # type: ignore[union-attr]
 
 
+async def test_a_sync_task_stuck_past_its_timeout_does_not_hold_up_the_next_jobs(app: App) -> None:
+    """Its thread cannot be stopped, so the pool grows by one until it returns: the next job starts at
+    once instead of waiting behind it, though the worker has one slot."""
+    release = threading.Event()
+
+    @app.task(timeout=0.3)
+    def hang() -> None:
+        release.wait(30)
+
+    @app.task
+    def quick() -> str:
+        return "ran"
+
+    try:
+        stuck, after = await hang.aenqueue(), await quick.aenqueue()
+        await drain(app, concurrency=1)
+        assert (await stuck.astatus()) is JobStatus.FAILED
+        assert await after.aresult(timeout=5) == "ran"
+    finally:
+        release.set()
+
+
 async def test_poison_and_unknown_messages_are_dead_lettered_and_the_worker_goes_on(app: App) -> None:
     @app.task
     async def fine() -> str:

@@ -111,6 +111,23 @@ def test_shutdown_past_grace_releases_the_job_to_another_worker(crashapp: App, t
         first.kill()
 
 
+def test_a_worker_exits_past_grace_while_a_sync_tasks_thread_still_runs(crashapp: App, tmp_path: Path) -> None:
+    """A thread cannot be stopped: its job is released at the end of the grace, and the worker exits then,
+    instead of waiting at interpreter exit for the thread however long it blocks."""
+    from tests.apps.crashapp import stuck
+
+    marker = tmp_path / "starts"
+    job = stuck.enqueue(seconds=60, marker=str(marker))
+    worker = start_worker("--grace", "0.5")
+    try:
+        wait_for(lambda: starts(marker))
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(10) == 0
+        assert job.status() is JobStatus.QUEUED
+    finally:
+        worker.kill()
+
+
 def test_a_second_signal_forces_the_shutdown(crashapp: App, tmp_path: Path) -> None:
     from tests.apps.crashapp import sleepy
 
