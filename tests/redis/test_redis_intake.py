@@ -341,3 +341,26 @@ async def test_an_async_plain_write_over_a_dropped_connection_goes_through_the_p
     finally:
         admin.close()
         await app.aclose()
+
+
+async def test_a_claim_that_empties_the_ready_set_wakes_the_next_worker_for_the_intake(
+    url: str, raw: redis.Redis
+) -> None:
+    """A claim whose batch the ready jobs fill takes nothing in; if it empties the ready set, the entries
+    left on the intake must still wake the next blocked worker (its marker was this claim's wake-up)."""
+    app, keep, _ = recording(url)
+    broker = RedisBroker(url, serializer=app.serializer)
+    await broker.connect()
+    try:
+        first = keep.with_options(priority=1)  # above 0: enqueue.lua writes it into the ready set
+        first.enqueue(x=1)
+        first.enqueue(x=2)
+        keep.enqueue(x=3)  # an intake entry
+        assert (raw.zcard(READY), raw.llen(INTAKE)) == (2, 1)
+        raw.delete(*raw.keys("qaio:{default}:marker:*"))  # the wake-up that this claim's worker took
+        claimed = await broker.claim(["default"], limit=2, lease=5, wait=0)
+        assert len(claimed) == 2 and raw.llen(INTAKE) == 1
+        assert raw.zscore("qaio:{default}:marker:0", "m") == 0
+    finally:
+        await app.aclose()
+        await broker.close()

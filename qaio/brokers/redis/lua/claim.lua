@@ -8,10 +8,11 @@
 --            (enqueue.lua), group number; then 4 per claimed job: id, body, deliveries, group number }.
 -- Steps: take in the intake (jobs written with plain commands), promote due delayed jobs (up to 1000
 -- per group and call), pop the best ready entries, lease each (receipt, deliveries + 1, status started,
--- leased zset by expiry), and re-arm the marker of every level that still has ready jobs so the next
--- idle worker wakes (chained wake-ups). A worker on one queue whose ready jobs do not fill its batch
--- takes them all and leases the rest straight from the intake's head (intake_head, lease_head); one
--- whose ready jobs fill it takes nothing in (an intake entry of priority 0 comes after them all).
+-- leased zset by expiry), and re-arm the marker of every level that still has ready jobs, and level 0's
+-- where the intake still holds entries, so the next idle worker wakes (chained wake-ups). A worker on
+-- one queue whose ready jobs do not fill its batch takes them all and leases the rest straight from the
+-- intake's head (intake_head, lease_head); one whose ready jobs fill it takes nothing in (an intake
+-- entry of priority 0 comes after them all).
 -- With a token: first take back this worker's idle registrations and the jobs handed to it meanwhile
 -- (still leased to it, leased anew from now); last, if it found nothing at all, register it as idle
 -- again, in at most `limit` of its queues (a busy worker is not handed jobs one by one: it claims them
@@ -120,8 +121,6 @@ local function lease_head(g, jobs)
       claimed(g, jk, id, f[6], 1, { 'b', f[6], 't', f[2], 'p', '0', 'l', f[4], 'e', f[5] })
     end
   end
-  -- More wait: wake the next idle worker, as a claim that leaves ready jobs does.
-  if redis.call('LLEN', key) > 0 then redis.call('ZADD', marker_key(g, 0), 0, 'm') end
 end
 
 -- A worker on one queue whose ready jobs do not fill its batch takes the rest from the intake's head;
@@ -161,6 +160,11 @@ for _, source in ipairs(sources) do
     local level = tonumber(string.sub(source[1], -1))
     redis.call('ZADD', marker_key(source[2], level), 0, 'm')
   end
+end
+-- Entries left on an intake wait too (this call took none in, or only its first 1000): wake the next
+-- idle worker for them, on the marker every worker blocks on.
+for g = 1, n do
+  if redis.call('LLEN', intake_key(g)) > 0 then redis.call('ZADD', marker_key(g, 0), 0, 'm') end
 end
 
 if token ~= '' and register and #out == 3 then
