@@ -389,7 +389,7 @@ class RedisBroker(InspectorMixin):
         next_due = self._drained.pop(drained, None)
         if next_due is not None and wait > 0:
             handed = await self._block(queues, max_level, lease_ms, min(wait, max(next_due - start, 0.001)))
-            if handed is not None:
+            if handed:
                 return self._handed_to_us(handed, drained, limit, next_due)
         while True:
             deliveries, now_ms, next_eta = await self._claim_once(queues, limit, lease_ms, max_level, wait > 0)
@@ -403,19 +403,19 @@ class RedisBroker(InspectorMixin):
             if now >= deadline:
                 return []
             handed = await self._block(queues, max_level, lease_ms, max(min(deadline, next_due) - now, 0.001))
-            if handed is not None:
+            if handed:
                 return self._handed_to_us(handed, drained, limit, next_due)
 
     def _handed_to_us(
-        self, handed: Delivery, drained: tuple[tuple[str, ...], int], limit: int, next_due: float
+        self, handed: list[Delivery], drained: tuple[tuple[str, ...], int], limit: int, next_due: float
     ) -> list[Delivery]:
         """A job is handed only to a worker whose queues were empty. If it is this worker's only job, its
         next claim blocks at once and the settle that ends the job registers it as idle again (see
         `settle`); a busy worker claims (and registers) as before, so that under load it takes batches."""
         if limit > 1 and self._in_flight == 0:
             self._drained[drained] = next_due
-        self._in_flight += 1
-        return [handed]
+        self._in_flight += len(handed)
+        return handed
 
     async def _claim_once(
         self, queues: Sequence[str], limit: int, lease_ms: int, max_level: int, idle: bool
@@ -447,10 +447,10 @@ class RedisBroker(InspectorMixin):
                 deliveries.append(Delivery(out[i].decode(), out[i + 1], receipt, int(out[i + 2]), slot[out[i + 3] - 1]))
         return deliveries, now_ms, next_eta
 
-    async def _block(self, queues: Sequence[str], max_level: int, lease_ms: int, timeout: float) -> Delivery | None:
+    async def _block(self, queues: Sequence[str], max_level: int, lease_ms: int, timeout: float) -> list[Delivery]:
         """BZPOPMIN on this worker's inboxes and the markers of the levels we take: returns when a job is
-        handed to us (that delivery), when a marker is set, or on timeout (None). While it waits, a settle
-        may register this worker as idle (`_blocked_on`)."""
+        handed to us (that delivery; on a Cluster, every one popped), when a marker is set, or on timeout
+        (none). While it waits, a settle may register this worker as idle (`_blocked_on`)."""
         # "0" would block forever; 2 s at most, so a lost wake-up never costs more than that.
         seconds = f"{min(max(timeout, 0.001), 2.0):.3f}"
         slots = self._slots(queues)
@@ -469,17 +469,24 @@ class RedisBroker(InspectorMixin):
                 for _ in range(2):
                     await asyncio.sleep(0)
             if len(keys) == 1:
-                return _handed(await self._pop(keys[0], seconds), inboxes)
-            # A Cluster with several queues: one blocking call per queue, the first to return wins.
+                handed = _handed(await self._pop(keys[0], seconds), inboxes)
+                return [] if handed is None else [handed]
+            # A Cluster with several queues: one blocking call per queue, until the first returns. Every
+            # delivery popped counts, not the first only: one left out would wait for its lease to run out.
             loop = asyncio.get_running_loop()
             waits = [loop.create_task(self.client.execute_command("BZPOPMIN", *each, seconds)) for each in keys]
             try:
-                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                return next((d for d in (_handed(task.result(), inboxes) for task in done) if d is not None), None)
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 for task in waits:
                     task.cancel()
-                await asyncio.gather(*waits, return_exceptions=True)
+                popped = await asyncio.gather(*waits, return_exceptions=True)
+            errors = [each for each in popped if isinstance(each, BaseException)]
+            delivered = [_handed(each, inboxes) for each in popped if not isinstance(each, BaseException)]
+            errors = [error for error in errors if not isinstance(error, asyncio.CancelledError)]
+            if errors and not any(delivered):
+                raise errors[0]
+            return [d for d in delivered if d is not None]
         finally:
             self._blocked_on = None
 
