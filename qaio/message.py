@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -66,22 +67,39 @@ def decode(body: bytes, serializer: Serializer) -> Message:
     kwargs = data.get("kwargs", {})
     if not isinstance(kwargs, dict):
         raise DecodeError("envelope field 'kwargs' must be an object")
-    try:
-        expires_at = data.get("expires_at")
-        return Message(
-            id=data["id"],
-            task=data["task"],
-            kwargs=kwargs,
-            queue=str(data.get("queue", "default")),
-            priority=int(data.get("priority", 0)),
-            level=int(data.get("level", 0)),
-            attempt=int(data.get("attempt", 1)),
-            enqueued_at=float(data.get("enqueued_at", 0.0)),
-            eta=float(data.get("eta", 0.0)),
-            expires_at=None if expires_at is None else float(expires_at),
-        )
-    except (TypeError, ValueError) as exc:
-        raise DecodeError(f"bad envelope field: {exc}") from exc
+    queue = data.get("queue", "default")
+    if not isinstance(queue, str) or not queue:
+        raise DecodeError(f"bad envelope field: queue must be a non-empty string, got {queue!r}")
+    expires_at = data.get("expires_at")
+    return Message(
+        id=data["id"],
+        task=data["task"],
+        kwargs=kwargs,
+        queue=queue,
+        priority=_integer(data, "priority", 0, 9),
+        level=_integer(data, "level", 0, 9),
+        attempt=_integer(data, "attempt", 1, None),
+        enqueued_at=_number(data, "enqueued_at", 0.0),
+        eta=_number(data, "eta", 0.0),
+        expires_at=None if expires_at is None else _number(data, "expires_at", 0.0),
+    )
+
+
+def _integer(data: dict[str, Any], name: str, low: int, high: int | None) -> int:
+    """An integer field of the envelope, its default `low`: "5", 5.0 and true are refused, not coerced."""
+    value = data.get(name, low)
+    if type(value) is not int or value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise DecodeError(f"bad envelope field: {name} must be an integer {bounds}, got {value!r}")
+    return value
+
+
+def _number(data: dict[str, Any], name: str, default: float) -> float:
+    """A time field of the envelope: a finite JSON number (a string such as "nan" is refused)."""
+    value = data.get(name, default)
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise DecodeError(f"bad envelope field: {name} must be a finite number, got {value!r}")
+    return float(value)
 
 
 def fresh_body(body: bytes, serializer: Serializer, now: float) -> bytes:
