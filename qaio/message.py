@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
+from math import isfinite
 from typing import Any, NamedTuple
 
 from qaio.errors import DecodeError
@@ -67,39 +67,46 @@ def decode(body: bytes, serializer: Serializer) -> Message:
     kwargs = data.get("kwargs", {})
     if not isinstance(kwargs, dict):
         raise DecodeError("envelope field 'kwargs' must be an object")
-    queue = data.get("queue", "default")
-    if not isinstance(queue, str) or not queue:
-        raise DecodeError(f"bad envelope field: queue must be a non-empty string, got {queue!r}")
-    expires_at = data.get("expires_at")
-    return Message(
-        id=data["id"],
-        task=data["task"],
-        kwargs=kwargs,
-        queue=queue,
-        priority=_integer(data, "priority", 0, 9),
-        level=_integer(data, "level", 0, 9),
-        attempt=_integer(data, "attempt", 1, None),
-        enqueued_at=_number(data, "enqueued_at", 0.0),
-        eta=_number(data, "eta", 0.0),
-        expires_at=None if expires_at is None else _number(data, "expires_at", 0.0),
-    )
+    get = data.get
+    queue, priority, level, attempt = get("queue", "default"), get("priority", 0), get("level", 0), get("attempt", 1)
+    enqueued_at, eta, expires_at = get("enqueued_at", 0.0), get("eta", 0.0), get("expires_at")
+    # One test of every field on the worker's path (this runs per job); which field and why only if it fails.
+    if not (
+        type(queue) is str
+        and queue
+        and type(priority) is int
+        and 0 <= priority <= 9
+        and type(level) is int
+        and 0 <= level <= 9
+        and type(attempt) is int
+        and attempt >= 1
+        and type(enqueued_at) in _NUMBERS
+        and isfinite(enqueued_at)
+        and type(eta) in _NUMBERS
+        and isfinite(eta)
+        and (expires_at is None or (type(expires_at) in _NUMBERS and isfinite(expires_at)))
+    ):
+        raise DecodeError(f"bad envelope field: {_bad_field(data)}")
+    return Message(data["id"], data["task"], kwargs, queue, priority, level, attempt, enqueued_at, eta, expires_at)
 
 
-def _integer(data: dict[str, Any], name: str, low: int, high: int | None) -> int:
-    """An integer field of the envelope, its default `low`: "5", 5.0 and true are refused, not coerced."""
-    value = data.get(name, low)
-    if type(value) is not int or value < low or (high is not None and value > high):
-        bounds = f"from {low} to {high}" if high is not None else f">= {low}"
-        raise DecodeError(f"bad envelope field: {name} must be an integer {bounds}, got {value!r}")
-    return value
+_NUMBERS = (int, float)
 
 
-def _number(data: dict[str, Any], name: str, default: float) -> float:
-    """A time field of the envelope: a finite JSON number (a string such as "nan" is refused)."""
-    value = data.get(name, default)
-    if type(value) not in (int, float) or not math.isfinite(value):
-        raise DecodeError(f"bad envelope field: {name} must be a finite number, got {value!r}")
-    return float(value)
+def _bad_field(data: dict[str, Any]) -> str:
+    """What is wrong with the first field that is not of the type and range docs/protocol.md gives:
+    "5", 5.0 and true are refused as integers, strings such as "nan" as times; nothing is coerced."""
+    value: Any = data.get("queue", "default")
+    checks = [("queue", value, type(value) is str and value != "", "a non-empty string")]
+    for name, low, high in (("priority", 0, 9), ("level", 0, 9), ("attempt", 1, None)):
+        value = data.get(name, low)
+        fits = type(value) is int and value >= low and (high is None or value <= high)
+        checks.append((name, value, fits, f"an integer from {low} to {high}" if high else f"an integer >= {low}"))
+    for name, default in (("enqueued_at", 0.0), ("eta", 0.0), ("expires_at", None)):
+        value = data.get(name, default)
+        fits = (value is None and default is None) or (type(value) in _NUMBERS and isfinite(value))
+        checks.append((name, value, fits, "a finite number"))
+    return next(f"{name} must be {what}, got {value!r}" for name, value, fits, what in checks if not fits)
 
 
 def fresh_body(body: bytes, serializer: Serializer, now: float) -> bytes:

@@ -183,6 +183,7 @@ BAD_FIELDS = (
     b'"enqueued_at": "nan"',
     b'"eta": "1700000000"',
     b'"expires_at": [1]',
+    b'"enqueued_at": null',
     b'"queue": 7',
 )
 
