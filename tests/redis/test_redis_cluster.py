@@ -95,16 +95,22 @@ async def test_two_producers_of_one_id_create_one_job_on_a_cluster(broker: Redis
 
 async def test_jobs_handed_in_two_slots_at_once_both_reach_the_worker(broker: RedisBroker) -> None:
     """On a Cluster a worker blocks with one BZPOPMIN per slot; when two return together, both popped
-    deliveries are its jobs: one dropped would wait for its lease to run out, then count a delivery."""
+    deliveries are its jobs: one dropped would wait for its lease to run out, then count a delivery.
+    Whether the second reply is read before the first returns is up to the machine's load, so the pair
+    is tried up to three times (one pop per call, as before, could never give both)."""
     producer = RedisBroker(broker.url, serializer=SERIALIZER)
     await producer.connect()
     try:
-        assert await broker.claim(["alpha", "gamma"], limit=4, lease=30, wait=0.05) == []  # idle in both
-        jobs = [job("alpha"), job("gamma")]
-        await producer.enqueue(jobs)  # each handed to it, into its inbox of that queue
-        handed = await broker._block(["alpha", "gamma"], 9, 30_000, 2.0)
+        for _ in range(3):
+            while await broker.claim(["alpha", "gamma"], limit=4, lease=30, wait=0.05):
+                pass  # a try before may have left one in an inbox; a claim that finds none registers in both
+            jobs = [job("alpha"), job("gamma")]
+            await producer.enqueue(jobs)  # each handed to it, into its inbox of that queue
+            handed = await broker._block(["alpha", "gamma"], 9, 30_000, 2.0)
+            assert all(d.deliveries == 1 for d in handed) and handed
+            if len(handed) == 2:
+                break
         assert sorted(d.job_id for d in handed) == sorted(j.job_id for j in jobs)
-        assert all(d.deliveries == 1 for d in handed)
     finally:
         await producer.close()
 

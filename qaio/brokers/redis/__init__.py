@@ -477,6 +477,10 @@ class RedisBroker(InspectorMixin):
             waits = [loop.create_task(self.client.execute_command("BZPOPMIN", *each, seconds)) for each in keys]
             try:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                # Replies already on their way are read before the rest are cancelled: a cancelled pop
+                # whose element Redis had popped loses it until its lease runs out.
+                for _ in range(3):
+                    await asyncio.sleep(0)
             finally:
                 for task in waits:
                     task.cancel()
