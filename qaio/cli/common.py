@@ -39,7 +39,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 def friendly(fn: Callable[..., T]) -> Callable[..., T]:
     """Turn qaio's own errors, and the broker client's (a refused login, an unreachable host), into one
-    red line and exit code 2, instead of a traceback."""
+    red line and exit code 1, instead of a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:

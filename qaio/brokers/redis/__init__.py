@@ -469,8 +469,8 @@ class RedisBroker(InspectorMixin):
                 for _ in range(2):
                     await asyncio.sleep(0)
             if len(keys) == 1:
-                handed = _handed(await self._pop(keys[0], seconds), inboxes)
-                return [] if handed is None else [handed]
+                delivery = _handed(await self._pop(keys[0], seconds), inboxes)
+                return [] if delivery is None else [delivery]
             # A Cluster with several queues: one blocking call per queue, until the first returns. Every
             # delivery popped counts, not the first only: one left out would wait for its lease to run out.
             loop = asyncio.get_running_loop()
@@ -485,12 +485,12 @@ class RedisBroker(InspectorMixin):
                 for task in waits:
                     task.cancel()
                 popped = await asyncio.gather(*waits, return_exceptions=True)
-            errors = [each for each in popped if isinstance(each, BaseException)]
-            delivered = [_handed(each, inboxes) for each in popped if not isinstance(each, BaseException)]
-            errors = [error for error in errors if not isinstance(error, asyncio.CancelledError)]
-            if errors and not any(delivered):
+            replies = [_handed(each, inboxes) for each in popped if not isinstance(each, BaseException)]
+            handed = [delivery for delivery in replies if delivery is not None]
+            errors = [each for each in popped if isinstance(each, Exception)]  # not the pops we cancelled
+            if errors and not handed:
                 raise errors[0]
-            return [d for d in delivered if d is not None]
+            return handed
         finally:
             self._blocked_on = None
 
