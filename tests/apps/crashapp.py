@@ -12,23 +12,28 @@ from qaio import App, report_progress
 app = App(os.environ.get("QAIO_TEST_URL", "memory://"), lease=1.0)
 
 
-@app.task
-async def sleepy(seconds: float, marker: str) -> int:
-    """Notes each start (pid) in `marker`, then sleeps; the first start sleeps `seconds`, later ones briefly."""
+def note_start(marker: str, seconds: float) -> float:
+    """Notes this start (pid) in `marker`; the first start is to last `seconds`, later ones briefly."""
     path = Path(marker)
-    starts = path.read_text().split() if path.exists() else []
+    first = not path.exists()
     with path.open("a") as out:
         out.write(f"{os.getpid()}\n")
-    await asyncio.sleep(seconds if not starts else 0.05)
+    return seconds if first else 0.05
+
+
+@app.task
+async def sleepy(seconds: float, marker: str) -> int:
+    """Notes each start, then sleeps: the first start `seconds`, later ones briefly."""
+    await asyncio.sleep(note_start(marker, seconds))
     return os.getpid()
 
 
 @app.task
-def stuck(seconds: float, marker: str) -> None:
-    """A sync task (in the thread pool) that notes its start, then blocks as a read without a timeout would."""
-    with Path(marker).open("a") as out:
-        out.write(f"{os.getpid()}\n")
-    time.sleep(seconds)
+def stuck(seconds: float, marker: str) -> int:
+    """sleepy's sync twin, in the thread pool: it blocks as a read without a timeout would, and a thread
+    cannot be stopped."""
+    time.sleep(note_start(marker, seconds))
+    return os.getpid()
 
 
 @app.task(cpu_bound=True, timeout=1.0)

@@ -93,11 +93,14 @@ def test_sigterm_lets_in_flight_jobs_finish(crashapp: App, tmp_path: Path) -> No
     assert all(len(starts(m)) == 1 for m in markers), "each ran once: finished, not released"
 
 
-def test_shutdown_past_grace_releases_the_job_to_another_worker(crashapp: App, tmp_path: Path) -> None:
-    from tests.apps.crashapp import sleepy
+@pytest.mark.parametrize("task", ["sleepy", "stuck"])
+def test_shutdown_past_grace_releases_the_job_to_another_worker(crashapp: App, tmp_path: Path, task: str) -> None:
+    """Past the grace the job is released and the worker exits, also when it is a sync task's whose
+    thread still blocks (the exit does not wait for that thread); another worker then runs it."""
+    from tests.apps import crashapp as tasks
 
     marker = tmp_path / "starts"
-    job = sleepy.enqueue(seconds=30, marker=str(marker))
+    job = getattr(tasks, task).enqueue(seconds=60, marker=str(marker))
     first = start_worker("--grace", "0.5")
     try:
         wait_for(lambda: starts(marker))
@@ -109,23 +112,6 @@ def test_shutdown_past_grace_releases_the_job_to_another_worker(crashapp: App, t
         second.wait(20)
     finally:
         first.kill()
-
-
-def test_a_worker_exits_past_grace_while_a_sync_tasks_thread_still_runs(crashapp: App, tmp_path: Path) -> None:
-    """A thread cannot be stopped: its job is released at the end of the grace, and the worker exits then,
-    instead of waiting at interpreter exit for the thread however long it blocks."""
-    from tests.apps.crashapp import stuck
-
-    marker = tmp_path / "starts"
-    job = stuck.enqueue(seconds=60, marker=str(marker))
-    worker = start_worker("--grace", "0.5")
-    try:
-        wait_for(lambda: starts(marker))
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(10) == 0
-        assert job.status() is JobStatus.QUEUED
-    finally:
-        worker.kill()
 
 
 def test_a_second_signal_forces_the_shutdown(crashapp: App, tmp_path: Path) -> None:
